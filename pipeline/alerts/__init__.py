@@ -1,0 +1,1 @@
+"""Alerts: decide new/update per (rule, story cluster), reserve in the outbox ledger, render, deliver."""

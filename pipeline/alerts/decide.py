@@ -1,0 +1,69 @@
+"""Pure alert decision (like Alertmanager's `needsUpdate`): takes the ledger's history, returns a reason.
+
+One (rule, cluster) gets exactly one "new" alert, ever. Later batches that bring outlets not yet named become
+"update" alerts; batches with nothing new are suppressed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from enum import Enum
+
+from pipeline.model import Alert, Match
+from pipeline.state.store import AlertHistory
+
+
+class Reason(str, Enum):
+    """Why an alert was or was not produced."""
+
+    FIRST = "first-notification"
+    NEW_SOURCES = "new-sources"
+    NOTHING_NEW = "nothing-new"
+
+
+def alert_key(rule_id: str, cluster_id: str, kind: str, revision: str = "") -> str:
+    """Idempotency key: the same (rule, cluster, kind, revision) always gives the same key."""
+    raw = "\x1f".join((rule_id, cluster_id, kind, revision))
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def decide(batch: Sequence[Match], history: AlertHistory, default_channel: str) -> tuple[Reason, Alert | None]:
+    """One batch = the matches of one rule on one cluster that arrived in the same poll cycle."""
+    if not batch:
+        return Reason.NOTHING_NEW, None
+    ordered = sorted(batch, key=lambda m: (m.item.story.published, m.item.story.id))
+    sources: list[str] = []
+    for m in sorted(batch, key=lambda m: m.item.cluster.size):
+        sources.extend(s for s in m.item.cluster.sources if s not in sources)
+    first = ordered[0]
+    cluster = first.item.cluster
+    if not history.has_new:
+        reason, kind, lead, revision = Reason.FIRST, "new", first, ""
+    else:
+        fresh = [s for s in sources if s not in history.alerted_sources]
+        if not fresh:
+            return Reason.NOTHING_NEW, None
+        lead = next((m for m in ordered if m.item.story.source in fresh), ordered[-1])
+        reason, kind, revision = Reason.NEW_SOURCES, "update", ",".join(sorted(sources))
+    matched: list[str] = []
+    for m in ordered:
+        matched.extend(h.term for h in m.hits if h.term not in matched)
+    story = lead.item.story
+    return reason, Alert(
+        key=alert_key(first.rule_id, cluster.id, kind, revision),
+        kind=kind,
+        rule_id=first.rule_id,
+        rule_title=first.rule_title,
+        severity=first.severity,
+        channel=first.channel or default_channel,
+        cluster_id=cluster.id,
+        title=story.title,
+        link=story.link,
+        source=story.source,
+        sources=tuple(sources),
+        matched=tuple(matched),
+        hits=lead.hits,
+        first_seen=min(m.item.cluster.first_seen for m in batch),
+        published=story.published,
+    )

@@ -1,0 +1,178 @@
+"""newswatch, end to end. Reads like the table of contents:
+
+    feeds -> ReadFeeds -> DedupStories -> MatchRules -> SendAlerts
+
+Locally each poll cycle is one bounded Beam pipeline on FnApiRunner, driven by `Worker` (a long-lived loop):
+an unbounded pipeline on the local runner busy-loops and never fires GroupByKey (see DESIGN.md). At scale the same
+composites run in one streaming pipeline. Durable state (clusters, seen stories, the alert outbox) is in the
+state store, not in Beam.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.alerts.notifier import NotifierSpec
+from pipeline.alerts.outbox import drain
+from pipeline.clock import Clock, SystemClock
+from pipeline.config import DEFAULT_CHANNEL, WorkerConfig
+from pipeline.dedup.core import DEFAULT_SEEN_RETENTION, DEFAULT_WINDOW
+from pipeline.rules.loader import RuleSet, load_rules
+from pipeline.rules.model import Rule
+from pipeline.shutdown import STOP
+from pipeline.state.sqlite import SqliteStore
+from pipeline.telemetry import counters
+
+log = logging.getLogger("newswatch")
+
+
+def _beam():  # type: ignore[no-untyped-def]
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return beam, PipelineOptions, FnApiRunner
+
+
+def stages(stories, rules: tuple[Rule, ...], state_path: str, notifier: NotifierSpec,  # type: ignore[no-untyped-def]
+           channel: str, window: float):
+    """The stages after ingestion, shared by the worker and the backtest."""
+    from pipeline.alerts.transform import SendAlerts
+    from pipeline.dedup.transform import DedupStories
+    from pipeline.rules.transform import MatchRules
+
+    return (
+        stories
+        | "DedupStories" >> DedupStories(state_path, window)
+        | "MatchRules" >> MatchRules(rules)
+        | "SendAlerts" >> SendAlerts(state_path, notifier, channel)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What one cycle did (from the pipeline's counters)."""
+
+    seconds: float
+    counts: dict[str, int] = field(default_factory=dict)
+    retried: int = 0
+
+    def summary(self) -> str:
+        c = self.counts
+        return (f"{c.get('feeds_ok', 0)} feeds ok, {c.get('feeds_failed', 0)} failed; "
+                f"{c.get('stories', 0)} items, {c.get('stories_new', 0)} new, "
+                f"{c.get('clusters_new', 0)} new stories; {c.get('matches', 0)} rule matches; "
+                f"{c.get('alerts_sent', 0) + self.retried} alerts sent, {c.get('alerts_failed', 0)} failed "
+                f"({self.seconds:.1f} s)")
+
+
+def run_cycle(cfg: WorkerConfig, rules: tuple[Rule, ...], notifier: NotifierSpec, clock: Clock) -> CycleReport:
+    """One poll cycle: retry the outbox, run the bounded pipeline, then mark this cycle's stories processed."""
+    from pipeline.sources.transform import ReadFeeds
+
+    beam, options, runner = _beam()
+    started = clock.now()
+    store = SqliteStore(cfg.state_path)
+    try:
+        retried = drain(store, notifier.build(), clock)
+        if STOP.is_set():
+            return CycleReport(clock.now() - started, {}, retried)
+        p = beam.Pipeline(runner=runner(), options=options([]))
+        feeds = p | "Feeds" >> beam.Create(list(cfg.feeds))
+        stories = feeds | "ReadFeeds" >> ReadFeeds(fetched=started, timeout=cfg.fetch_timeout)
+        stages(stories, rules, cfg.state_path, notifier, cfg.channel, cfg.dedup_window)
+        result = p.run()
+        result.wait_until_finish()
+        # Every decision of this cycle is now in the outbox: its stories need not be replayed.
+        store.mark_processed()
+        store.gc(clock.now(), cfg.dedup_window, DEFAULT_SEEN_RETENTION)
+        return CycleReport(clock.now() - started, counters(result), retried)
+    finally:
+        store.close()
+
+
+class Worker:
+    """The long-lived loop: reload rules, run a cycle, sleep until the next poll; stops cleanly on STOP."""
+
+    def __init__(self, cfg: WorkerConfig, notifier: NotifierSpec, clock: Clock | None = None) -> None:
+        self.cfg, self.notifier, self.clock = cfg, notifier, clock or SystemClock()
+        self.rules: RuleSet | None = None
+        self.cycles = 0
+
+    def reload_rules(self) -> tuple[Rule, ...]:
+        """Load rules; an invalid edit keeps the last good set (logged once per change)."""
+        loaded = load_rules(self.cfg.rules_dir)
+        if loaded.ok:
+            if self.rules is None or loaded.rules != self.rules.rules:
+                log.info("loaded %d rule(s) from %s", len(loaded.rules), self.cfg.rules_dir)
+            self.rules = loaded
+        elif self.rules is None:
+            raise RuleLoadError(loaded)
+        elif loaded.problems != getattr(self, "_last_problems", None):
+            log.error("rule files have errors; keeping the last good rules:\n%s",
+                      "\n".join(str(p) for p in loaded.problems))
+        self._last_problems = loaded.problems
+        return self.rules.rules
+
+    def run(self, once: bool = False, max_cycles: int | None = None) -> None:
+        while not STOP.is_set():
+            rules = self.reload_rules()
+            report = run_cycle(self.cfg, rules, self.notifier, self.clock)
+            self.cycles += 1
+            log.info("cycle %d: %s", self.cycles, report.summary())
+            if once or (max_cycles is not None and self.cycles >= max_cycles):
+                break
+            STOP.wait(max(0.0, self.cfg.poll_interval - report.seconds))
+
+
+class RuleLoadError(RuntimeError):
+    """Rules are invalid at start-up: the worker refuses to start."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
+        super().__init__("\n".join(str(p) for p in ruleset.problems))
+
+
+def backtest(feed_paths: list[str], rules_dir: str, out: str, state_path: str | None = None,
+             cycle: float = 900.0, channel: str = DEFAULT_CHANNEL, window: float = DEFAULT_WINDOW) -> dict[str, int]:
+    """Run the same stages over local feed files; write every alert that would have been sent to `out` (JSONL).
+
+    Nothing is sent. State goes to a temporary file unless `state_path` is given.
+    """
+    from pipeline.sources.transform import ReadFeedFiles
+
+    loaded = load_rules(rules_dir)
+    if not loaded.ok:
+        raise RuleLoadError(loaded)
+    files = expand_feed_paths(feed_paths)
+    Path(out).write_text("", encoding="utf-8")
+    beam, options, runner = _beam()
+    with tempfile.TemporaryDirectory(prefix="newswatch-backtest-") as tmp:
+        state = state_path or str(Path(tmp) / "state.db")
+        p = beam.Pipeline(runner=runner(), options=options([]))
+        stories = p | "Files" >> beam.Create(files) | "ReadFeedFiles" >> ReadFeedFiles(cycle, time.time())
+        stages(stories, loaded.rules, state, NotifierSpec("jsonl", str(Path(out).resolve())), channel, window)
+        result = p.run()
+        result.wait_until_finish()
+        store = SqliteStore(state)
+        store.mark_processed()
+        store.close()
+        return counters(result)
+
+
+def expand_feed_paths(paths: list[str]) -> list[str]:
+    """Files as given; directories expanded to the feed-like files in them (xml, rss, atom), sorted."""
+    files: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files.extend(str(f) for f in sorted(p.rglob("*")) if f.is_file() and f.suffix in (".xml", ".rss", ".atom"))
+        elif p.is_file():
+            files.append(str(p))
+        else:
+            raise FileNotFoundError(f"{raw}: no such feed file or directory")
+    return files

@@ -1,0 +1,179 @@
+"""The `newswatch` command line: run | demo | backtest | rules check."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.telemetry import setup_logging
+
+EPILOG = """\
+examples:
+  newswatch demo                                  bundled sample feeds on loopback, alerts on the console
+  newswatch run --config deploy/worker.example.yaml --once
+  newswatch backtest --feeds feeds/ --rules rules/ --out alerts.jsonl
+  newswatch rules check rules/
+
+environment:
+  SLACK_BOT_TOKEN     send alerts to Slack (chat.postMessage) instead of printing them
+  NEWSWATCH_SLACK_API_URL   Slack Web API base URL (default https://slack.com/api/; for tests and proxies)
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="newswatch",
+        description="Alerts for regional developments: polls RSS/Atom feeds, merges syndicated copies of a "
+                    "story, matches YAML watch rules and sends one alert per story (Slack or console).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"newswatch {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the long-lived worker", description=(
+        "Poll the configured feeds forever (one bounded Beam pipeline per cycle on FnApiRunner). Alerts go to "
+        "Slack when SLACK_BOT_TOKEN is set, else to the console. Ctrl-C or SIGTERM stops cleanly; alerts not "
+        "yet delivered stay in the outbox and are sent on the next start."))
+    run.add_argument("--config", required=True, help="worker config YAML (see deploy/worker.example.yaml)")
+    run.add_argument("--once", action="store_true", help="run a single poll cycle and exit")
+
+    demo = sub.add_parser("demo", help="run the worker on bundled sample feeds served on loopback", description=(
+        "Serves the bundled sample feeds (RSS 2.0 and Atom, 6 outlets) on 127.0.0.1 and runs the worker on "
+        "them with the rules in ./rules. One outlet picks up the Kherson story after the first poll, so the "
+        "second cycle shows an update. Ctrl-C stops."))
+    demo.add_argument("--rules", default="rules", help="rules directory (default: ./rules)")
+    demo.add_argument("--interval", type=float, default=5.0, help="seconds between polls (default 5)")
+    demo.add_argument("--state", help="state file (default: a fresh temporary one, so the demo alerts again)")
+    demo.add_argument("--cycles", type=int, help="stop after this many cycles (default: run until Ctrl-C)")
+
+    bt = sub.add_parser("backtest", help="replay local feed files through the same stages; write alerts as JSONL",
+                        description=(
+        "Runs the same dedup, rule and alert stages over local RSS/Atom files in one bounded pipeline and "
+        "writes every alert that would have been sent, one JSON object a line. Items are replayed as if the "
+        "feeds were polled every --cycle-minutes. Sends nothing; uses a temporary state file unless --state."))
+    bt.add_argument("--feeds", nargs="+", required=True, metavar="PATH", help="feed files or directories of them")
+    bt.add_argument("--rules", required=True, help="rules directory")
+    bt.add_argument("--out", required=True, help="output JSONL file (overwritten)")
+    bt.add_argument("--state", help="state file to use and keep (default: temporary)")
+    bt.add_argument("--cycle-minutes", type=float, default=15.0, help="simulated poll interval (default 15)")
+    bt.add_argument("--channel", default="#newswatch", help="default Slack channel recorded in alerts")
+
+    rules = sub.add_parser("rules", help="work with rule files")
+    rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="SUBCOMMAND")
+    check = rsub.add_parser("check", help="validate rule files and run their examples", description=(
+        "Validates every *.yaml/*.yml rule file under DIR and checks each rule's examples.match / "
+        "examples.no_match. Prints path:line: message for each problem; exit status 1 if any."))
+    check.add_argument("dir", nargs="?", default="rules", help="rules directory (default: ./rules)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    if args.command == "rules":
+        return _rules_check(args.dir)
+    if args.command == "backtest":
+        return _backtest(args)
+    if args.command == "run":
+        return _run(args)
+    return _demo(args)
+
+
+def _rules_check(directory: str) -> int:
+    from pipeline.rules.loader import check_examples, load_rules
+
+    loaded = load_rules(directory)
+    problems = list(loaded.problems)
+    for rule in loaded.rules:
+        problems.extend(check_examples(rule))
+    for p in problems:
+        print(p, file=sys.stderr)
+    n_ex = sum(len(r.examples_match) + len(r.examples_no_match) for r in loaded.rules)
+    if problems:
+        print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
+        return 1
+    print(f"ok: {len(loaded.rules)} rule(s) in {len(loaded.files)} file(s), {n_ex} example(s) pass")
+    return 0
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from pipeline.app import RuleLoadError, backtest
+
+    try:
+        counts = backtest(args.feeds, args.rules, args.out, args.state, args.cycle_minutes * 60, args.channel)
+    except RuleLoadError as e:
+        print(f"{e}\nrules are invalid; fix them (newswatch rules check {args.rules})", file=sys.stderr)
+        return 2
+    except FileNotFoundError as e:
+        print(e, file=sys.stderr)
+        return 2
+    lines = Path(args.out).read_text(encoding="utf-8").splitlines()
+    kinds = [json.loads(line)["kind"] for line in lines]
+    print(f"backtest: {counts.get('stories', 0)} items, {counts.get('clusters_new', 0)} stories, "
+          f"{counts.get('matches', 0)} rule matches -> {kinds.count('new')} new + {kinds.count('update')} update "
+          f"alert(s) written to {args.out}")
+    return 0
+
+
+def _start_worker(cfg: object, once: bool, max_cycles: int | None = None) -> int:
+    from pipeline import shutdown
+    from pipeline.alerts.notifier import NotifierSpec
+    from pipeline.app import RuleLoadError, Worker
+    from pipeline.config import WorkerConfig
+
+    assert isinstance(cfg, WorkerConfig)
+    spec = NotifierSpec.from_env()
+    log = logging.getLogger("newswatch")
+    log.info("newswatch %s: %d feed(s), rules %s, state %s, alerts to %s", __version__, len(cfg.feeds),
+             cfg.rules_dir, cfg.state_path, "Slack" if spec.kind == "slack" else "the console")
+    shutdown.install()
+    try:
+        Worker(cfg, spec).run(once=once, max_cycles=max_cycles)
+    except RuleLoadError as e:
+        print(f"{e}\nrules are invalid; fix them (newswatch rules check {cfg.rules_dir})", file=sys.stderr)
+        return 2
+    log.info("stopped")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.errors import ConfigError
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(f"{e}\nconfig is invalid; fix the lines above", file=sys.stderr)
+        return 2
+    return _start_worker(cfg, args.once)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pipeline.config import WorkerConfig
+    from pipeline.demo import FEEDS_DIR, LATER_DIR
+    from pipeline.demo.server import FeedServer
+    from pipeline.model import FeedSpec
+
+    rules_dir = Path(args.rules)
+    if not rules_dir.is_dir():
+        print(f"{rules_dir}: rules directory not found; run from the repository root or pass --rules DIR",
+              file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="newswatch-demo-") as tmp, \
+            FeedServer.from_directory(FEEDS_DIR, LATER_DIR) as server:
+        logging.getLogger("newswatch").info("demo feeds served at %s/ (%d feeds)", server.base_url,
+                                            len(server.routes))
+        cfg = WorkerConfig(
+            feeds=tuple(FeedSpec(u, "") for u in server.urls()),
+            rules_dir=str(rules_dir.resolve()),
+            state_path=str(Path(args.state).resolve()) if args.state else str(Path(tmp) / "demo-state.db"),
+            poll_interval=args.interval,
+        )
+        return _start_worker(cfg, once=False, max_cycles=args.cycles)

@@ -1,0 +1,116 @@
+"""Pure dedup decision plus the `Deduper` that applies it against the state store.
+
+Layers, cheapest first: the same story seen before (by id), the same canonical URL or GUID in any feed, then a
+near-duplicate test on the headline and on the lead text with rapidfuzz. Every decision carries a reason and a
+score. The skeleton compares a story with every cluster active in the window (linear in the window); the
+signature index that makes this independent of window size is a later step behind the same interface.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from rapidfuzz import fuzz
+
+from pipeline.dedup.normalize import lead, norm_title
+from pipeline.model import ClusteredStory, ClusterRecord, Story
+from pipeline.sources.parse import canonical_url
+from pipeline.state.store import Store
+
+DEFAULT_WINDOW = 72 * 3600.0
+DEFAULT_SEEN_RETENTION = 30 * 86400.0
+
+
+class Reason(str, Enum):
+    """Why a story landed in its cluster."""
+
+    NEW = "new-cluster"
+    REPLAY = "replay"  # assigned in a cycle that did not finish; re-emitted so no alert is lost
+    SAME_LINK = "same-link"
+    SIMILAR_TITLE = "similar-title"
+    SIMILAR_LEAD = "similar-lead"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Near-duplicate thresholds (rapidfuzz scores, 0-100) and the minimum text needed to trust them.
+
+    Short or generic headlines are not evidence of sameness, hence the minimum word counts.
+    """
+
+    title: float = 88.0
+    lead: float = 90.0
+    min_title_words: int = 5
+    min_lead_words: int = 15
+    lead_chars: int = 160
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The near-duplicate verdict: the cluster to join (None: found a new one), why, and the score."""
+
+    cluster_id: str | None
+    reason: Reason
+    score: float
+
+
+def decide(title_n: str, lead_n: str, candidates: list[ClusterRecord], th: Thresholds) -> Decision:
+    """Best-scoring candidate cluster above threshold on headline or lead, else a new cluster."""
+    best = Decision(None, Reason.NEW, 0.0)
+    title_ok = len(title_n.split()) >= th.min_title_words
+    lead_ok = len(lead_n.split()) >= th.min_lead_words
+    for c in candidates:
+        if title_ok and len(c.norm_title.split()) >= th.min_title_words:
+            score = fuzz.token_sort_ratio(title_n, c.norm_title)
+            if score >= th.title and score > best.score:
+                best = Decision(c.id, Reason.SIMILAR_TITLE, score)
+        if lead_ok and len(c.lead.split()) >= th.min_lead_words:
+            # The opening of either text inside the other: survives datelines, captions and truncation.
+            n = th.lead_chars
+            score = max(fuzz.partial_ratio(lead_n[:n], c.lead), fuzz.partial_ratio(c.lead[:n], lead_n))
+            if score >= th.lead and score > best.score:
+                best = Decision(c.id, Reason.SIMILAR_LEAD, score)
+    return best
+
+
+class Deduper:
+    """Assigns stories, in arrival order, to clusters kept in `store` for `window` seconds."""
+
+    def __init__(self, store: Store, window: float = DEFAULT_WINDOW, th: Thresholds | None = None) -> None:
+        self.store = store
+        self.window = window
+        self.th = th or Thresholds()
+        self._recent: dict[str, ClusterRecord] | None = None
+
+    def add(self, story: Story) -> ClusteredStory | None:
+        """Cluster one story; None if it was fully processed in an earlier cycle."""
+        now = story.fetched
+        if self._recent is None:
+            self._recent = {c.id: c for c in self.store.recent_clusters(now - self.window)}
+        known = self.store.story_cluster(story.id)
+        if known is not None:
+            cid, processed = known
+            cluster = None if processed else self.store.get_cluster(cid)
+            return None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
+        url = canonical_url(story.link)
+        title_n, lead_n = norm_title(story.title), lead(story.summary)
+        same = self.store.cluster_for_identity(url, story.guid)
+        cluster = self.store.get_cluster(same) if same else None
+        if cluster is not None:
+            decision = Decision(cluster.id, Reason.SAME_LINK, 100.0)
+        else:
+            live = [c for c in self._recent.values() if c.last_seen >= now - self.window]
+            decision = decide(title_n, lead_n, live, self.th)
+            cluster = self._recent.get(decision.cluster_id) if decision.cluster_id else None
+        if cluster is None:
+            cid = "c" + hashlib.sha1(story.id.encode(), usedforsecurity=False).hexdigest()[:12]
+            cluster = ClusterRecord(cid, story.title, story.link, title_n, lead_n, (story.source,), now, now, 1)
+        else:
+            sources = cluster.sources if story.source in cluster.sources else (*cluster.sources, story.source)
+            cluster = replace(cluster, sources=sources, last_seen=max(cluster.last_seen, now), size=cluster.size + 1)
+        self.store.save_cluster(cluster)
+        self.store.assign(story.id, cluster.id, url, story.guid, now)
+        self._recent[cluster.id] = cluster
+        return ClusteredStory(story, cluster.info(), decision.reason.value, decision.score)

@@ -1,0 +1,65 @@
+"""Pure text normalization for comparing syndicated copies: folding, boilerplate removal, leads.
+
+`BOILERPLATE` is data: aggregator chrome and photo credits that differ between copies of one story and would
+otherwise make two copies look different (or two different stories look alike).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+BOILERPLATE: tuple[str, ...] = (
+    r"get all your news in one place\.?",
+    r"100[’']?s of premium titles\.?",
+    r"one app\.?( one membership\.?)?",
+    r"start reading",
+    r"sign up to read this article",
+    r"read news from 100[’']?s of titles, curated specifically for you\.?",
+    r"already a member\?( sign in here)?",
+    r"related stories",
+    r"top stories on \w+ right now",
+    r"one subscription that gives you access to news from hundreds of sites",
+    r"our picks",
+    r"fourteen days free",
+    r"download the app",
+    r"100\+ trusted global sources\.?",
+    r"read more\W*",
+    r"continue reading\W*",
+    r"click here to read more\W*",
+    r"the post .{0,200} appeared first on .{0,80}",
+    r"\((?:photo|image|picture)s?:? [^)]{0,80}\)",
+    r"\([^)]{0,60}(?:via getty images|/getty images|/ap|/reuters|/afp|/shutterstock)\)",
+    r"\((?:afp|ap|reuters|getty images|epa)\)",
+)
+_BOILERPLATE_RE = re.compile("|".join(f"(?:{p})" for p in BOILERPLATE), re.IGNORECASE)
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+_WORD = re.compile(r"\w+")
+_TITLE_SUFFIX = re.compile(r"\s+[|\-–—]\s+[^|\-–—]{1,40}$")
+
+
+def fold(text: str) -> str:
+    """NFKC, typographic quotes to ASCII, casefold, and diacritics removed (so `Kyïv` == `kyiv`)."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
+def strip_boilerplate(text: str) -> str:
+    """Remove aggregator chrome and photo credits; keeps the article text."""
+    return re.sub(r"\s+", " ", _BOILERPLATE_RE.sub(" ", text.translate(_QUOTES))).strip()
+
+
+def words(text: str) -> list[str]:
+    """Folded word tokens of `text`."""
+    return _WORD.findall(fold(text))
+
+
+def norm_title(title: str) -> str:
+    """Headline without an outlet suffix (`... - Reuters`, `... | inkl`), folded, as space-joined words."""
+    return " ".join(words(_TITLE_SUFFIX.sub("", title.strip())))
+
+
+def lead(summary: str, n_words: int = 60) -> str:
+    """The first `n_words` words of the article text after boilerplate removal."""
+    return " ".join(words(strip_boilerplate(summary))[:n_words])

@@ -1,0 +1,58 @@
+"""DedupStories: Story -> ClusteredStory, in arrival order, against clusters persisted in the state store.
+
+All stories of a cycle are gathered under one key and assigned sequentially, because whether a story founds a
+cluster depends on the stories before it. State is bounded: clusters idle past the window are evicted by `gc`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline import telemetry as t
+from pipeline.dedup.core import DEFAULT_WINDOW, Deduper, Reason
+from pipeline.model import ClusteredStory, Story
+from pipeline.state.sqlite import SqliteStore
+
+
+class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, state_path: str, window: float) -> None:
+        self.state_path, self.window = state_path, window
+        self.new_stories = Metrics.counter(t.NAMESPACE, t.STORIES_NEW)
+        self.new_clusters = Metrics.counter(t.NAMESPACE, t.CLUSTERS_NEW)
+
+    def setup(self) -> None:
+        self.store = SqliteStore(self.state_path)
+
+    def process(self, keyed: tuple[None, Iterable[Story]]) -> Iterator[ClusteredStory]:
+        deduper = Deduper(self.store, self.window)
+        for story in sorted(keyed[1], key=lambda s: (s.fetched, s.published, s.id)):
+            out = deduper.add(story)
+            if out is None:
+                continue
+            if out.reason != Reason.REPLAY.value:
+                self.new_stories.inc()
+            if out.reason == Reason.NEW.value:
+                self.new_clusters.inc()
+            yield out
+
+    def teardown(self) -> None:
+        self.store.close()
+
+
+class DedupStories(beam.PTransform):  # type: ignore[misc]
+    """Drop stories already processed; put the rest into story clusters (state in `state_path`)."""
+
+    def __init__(self, state_path: str, window: float = DEFAULT_WINDOW) -> None:
+        super().__init__()
+        self.state_path, self.window = state_path, window
+
+    def expand(self, stories: beam.PCollection) -> beam.PCollection:
+        return (
+            stories
+            | "OneKey" >> beam.Map(lambda s: (None, s))
+            | "GatherCycle" >> beam.GroupByKey()
+            | "AssignClusters" >> beam.ParDo(_AssignClustersFn(self.state_path, self.window))
+        )

@@ -1,0 +1,169 @@
+"""Records that cross stage boundaries: frozen, slotted, picklable (Beam pickles them between steps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """One feed to poll. `name` is the outlet shown to users; `tags` are free-form (e.g. region)."""
+
+    url: str
+    name: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One feed item, cleaned: plain text only, no markup.
+
+    Times are UTC epoch seconds. `published_is_fallback` is True when the feed gave no usable date and
+    `published` is the fetch time instead.
+    """
+
+    id: str
+    feed_url: str
+    source: str
+    title: str
+    summary: str
+    link: str
+    guid: str
+    published: float
+    fetched: float
+    published_is_fallback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterInfo:
+    """A story cluster as seen right after a story joined it (the sources are those "so far")."""
+
+    id: str
+    title: str
+    link: str
+    sources: tuple[str, ...]
+    first_seen: float
+    last_seen: float
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClusteredStory:
+    """Output of dedup: the story, the cluster it joined or founded, and why."""
+
+    story: Story
+    cluster: ClusterInfo
+    reason: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """Why a rule fired: which clause, which rule term, what text matched and where (token index)."""
+
+    clause: str
+    term: str
+    found: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A rule matched a clustered story."""
+
+    rule_id: str
+    rule_title: str
+    severity: str
+    channel: str
+    item: ClusteredStory
+    hits: tuple[Hit, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One message to send: `key` is the idempotency key in the outbox ledger."""
+
+    key: str
+    kind: str  # "new" | "update"
+    rule_id: str
+    rule_title: str
+    severity: str
+    channel: str
+    cluster_id: str
+    title: str
+    link: str
+    source: str
+    sources: tuple[str, ...]
+    matched: tuple[str, ...]
+    hits: tuple[Hit, ...]
+    first_seen: float
+    published: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRecord:
+    """Durable dedup state for one story cluster (what the store keeps for `window` seconds).
+
+    `norm_title` and `lead` are the normalized texts new stories are compared with.
+    """
+
+    id: str
+    title: str
+    link: str
+    norm_title: str
+    lead: str
+    sources: tuple[str, ...]
+    first_seen: float
+    last_seen: float
+    size: int
+
+    def info(self) -> ClusterInfo:
+        return ClusterInfo(self.id, self.title, self.link, self.sources, self.first_seen, self.last_seen, self.size)
+
+
+def alert_to_dict(alert: Alert) -> dict[str, object]:
+    """JSON-ready form of an alert (the outbox payload and the backtest line)."""
+    return {
+        "key": alert.key,
+        "kind": alert.kind,
+        "rule_id": alert.rule_id,
+        "rule_title": alert.rule_title,
+        "severity": alert.severity,
+        "channel": alert.channel,
+        "cluster_id": alert.cluster_id,
+        "title": alert.title,
+        "link": alert.link,
+        "source": alert.source,
+        "sources": list(alert.sources),
+        "matched": list(alert.matched),
+        "explanation": [
+            {"clause": h.clause, "term": h.term, "found": h.found, "position": h.position} for h in alert.hits
+        ],
+        "first_seen": alert.first_seen,
+        "published": alert.published,
+    }
+
+
+def alert_from_dict(d: dict[str, object]) -> Alert:
+    """Inverse of `alert_to_dict`."""
+    hits = tuple(
+        Hit(str(h["clause"]), str(h["term"]), str(h["found"]), int(h["position"]))
+        for h in d["explanation"]  # type: ignore[attr-defined]
+    )
+    return Alert(
+        key=str(d["key"]),
+        kind=str(d["kind"]),
+        rule_id=str(d["rule_id"]),
+        rule_title=str(d["rule_title"]),
+        severity=str(d["severity"]),
+        channel=str(d["channel"]),
+        cluster_id=str(d["cluster_id"]),
+        title=str(d["title"]),
+        link=str(d["link"]),
+        source=str(d["source"]),
+        sources=tuple(str(s) for s in d["sources"]),  # type: ignore[attr-defined]
+        matched=tuple(str(s) for s in d["matched"]),  # type: ignore[attr-defined]
+        hits=hits,
+        first_seen=float(d["first_seen"]),  # type: ignore[arg-type]
+        published=float(d["published"]),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,131 @@
+"""Pure feed parsing: bytes + headers -> `Story` records or counted reasons. The only module importing feedparser."""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import re
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+import feedparser
+
+from pipeline.model import FeedSpec, Story
+
+TRACKING_PARAMS = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|ref|src)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """Stories parsed from one feed body, why items were skipped, and a feed-level `error` if it is not a feed."""
+
+    stories: tuple[Story, ...] = ()
+    skipped: Counter[str] = field(default_factory=Counter)
+    error: str = ""
+
+
+def parse_feed(body: bytes, headers: dict[str, str], feed: FeedSpec, fetched: float) -> ParseResult:
+    """Parse one feed document. Never raises on bad input: problems become `error` or `skipped` reasons."""
+    parsed = feedparser.parse(body, response_headers=headers or {"content-location": feed.url})
+    entries = parsed.get("entries") or []
+    if not entries:
+        if not parsed.get("version"):
+            ctype = headers.get("content-type", "")
+            if "html" in ctype or body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+                return ParseResult(error="got an HTML page, not an RSS/Atom feed; check the feed URL")
+            why = parsed.get("bozo_exception") or "no <rss>, <feed> or <rdf:RDF> root element"
+            return ParseResult(error=f"not a feed: {why}")
+        return ParseResult()
+    stories: list[Story] = []
+    skipped: Counter[str] = Counter()
+    source = feed.name or clean_text(parsed.get("feed", {}).get("title", "")) or _host(feed.url)
+    for entry in entries:
+        story = _story(entry, source, feed.url, fetched)
+        if isinstance(story, str):
+            skipped[story] += 1
+        else:
+            stories.append(story)
+    return ParseResult(tuple(stories), skipped)
+
+
+def _host(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc or url
+
+
+def _story(entry: Any, source: str, feed_url: str, fetched: float) -> Story | str:
+    title = clean_text(entry.get("title", ""))
+    summary = ""
+    if entry.get("summary"):
+        summary = clean_text(entry["summary"])
+    elif entry.get("content"):
+        summary = clean_text(entry["content"][0].get("value", ""))
+    if not title and not summary:
+        return "no title and no text"
+    link = str(entry.get("link", "") or "")
+    guid = str(entry.get("id", "") or "")
+    stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+    published = float(calendar.timegm(stamp)) if stamp else fetched
+    identity = guid or canonical_url(link) or f"{title}\n{summary[:200]}"
+    sid = hashlib.sha1(f"{feed_url}\n{identity}".encode(), usedforsecurity=False).hexdigest()[:16]
+    return Story(
+        id=sid, feed_url=feed_url, source=source, title=title or summary[:120], summary=summary,
+        link=link, guid=guid, published=published, fetched=fetched, published_is_fallback=stamp is None,
+    )
+
+
+def canonical_url(url: str) -> str:
+    """Lowercase scheme-less host, no fragment, no tracking parameters, no trailing slash: one story, one URL."""
+    if not url:
+        return ""
+    parts = urllib.parse.urlsplit(url.strip())
+    if not parts.netloc:
+        return ""
+    host = parts.netloc.lower().removeprefix("www.")
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+             if not TRACKING_PARAMS.match(k)]
+    path = parts.path.rstrip("/") or "/"
+    q = urllib.parse.urlencode(sorted(query))
+    return f"{host}{path}" + (f"?{q}" if q else "")
+
+
+class _TextExtractor(HTMLParser):
+    BLOCKS = frozenset({"p", "br", "div", "li", "h1", "h2", "h3", "h4", "tr", "figcaption", "blockquote"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def clean_text(raw: str) -> str:
+    """HTML or plain text -> plain text: tags dropped, entities decoded, blank runs collapsed, lines kept."""
+    if not raw:
+        return ""
+    text = raw
+    if "<" in raw or "&" in raw:
+        parser = _TextExtractor()
+        parser.feed(raw)
+        parser.close()
+        text = html.unescape("".join(parser.parts))
+    lines = (re.sub(r"[ \t\r\f\v\u00a0]+", " ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)

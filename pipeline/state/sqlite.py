@@ -1,0 +1,163 @@
+"""SQLite implementation of `Store` (WAL mode; one connection per DoFn, opened in `setup()`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from pipeline.model import Alert, ClusterRecord, alert_from_dict, alert_to_dict
+from pipeline.state.store import AlertHistory
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS clusters (
+  id TEXT PRIMARY KEY, title TEXT NOT NULL, link TEXT NOT NULL, norm_title TEXT NOT NULL, lead TEXT NOT NULL,
+  sources TEXT NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL, size INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS clusters_last_seen ON clusters(last_seen);
+CREATE TABLE IF NOT EXISTS stories (
+  id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, canonical_url TEXT NOT NULL, guid TEXT NOT NULL,
+  seen_at REAL NOT NULL, processed INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS stories_url ON stories(canonical_url);
+CREATE INDEX IF NOT EXISTS stories_guid ON stories(guid);
+CREATE INDEX IF NOT EXISTS stories_unprocessed ON stories(processed) WHERE processed = 0;
+CREATE TABLE IF NOT EXISTS alerts (
+  key TEXT PRIMARY KEY, rule_id TEXT NOT NULL, cluster_id TEXT NOT NULL, kind TEXT NOT NULL,
+  status TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, channel_id TEXT, ts TEXT);
+CREATE INDEX IF NOT EXISTS alerts_rule_cluster ON alerts(rule_id, cluster_id);
+CREATE INDEX IF NOT EXISTS alerts_unsent ON alerts(status) WHERE status != 'sent';
+"""
+
+
+class SqliteStore:
+    """Durable state in one SQLite file. Bounded by `gc()`; the alert ledger is kept (it is small)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r})"
+
+    def _exec(self, sql: str, args: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, args)
+
+    # --- dedup ---
+    def story_cluster(self, story_id: str) -> tuple[str, bool] | None:
+        row = self._exec("SELECT cluster_id, processed FROM stories WHERE id = ?", (story_id,)).fetchone()
+        return (row[0], bool(row[1])) if row else None
+
+    def cluster_for_identity(self, canonical_url: str, guid: str) -> str | None:
+        row = self._exec(
+            "SELECT cluster_id FROM stories WHERE (canonical_url = ? AND canonical_url != '') "
+            "OR (guid = ? AND guid != '') LIMIT 1",
+            (canonical_url, guid),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def recent_clusters(self, since: float) -> list[ClusterRecord]:
+        rows = self._exec("SELECT * FROM clusters WHERE last_seen >= ? ORDER BY first_seen", (since,)).fetchall()
+        return [_cluster(r) for r in rows]
+
+    def get_cluster(self, cluster_id: str) -> ClusterRecord | None:
+        row = self._exec("SELECT * FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
+        return _cluster(row) if row else None
+
+    def save_cluster(self, c: ClusterRecord) -> None:
+        self._exec(
+            "INSERT OR REPLACE INTO clusters VALUES (?,?,?,?,?,?,?,?,?)",
+            (c.id, c.title, c.link, c.norm_title, c.lead, json.dumps(list(c.sources)), c.first_seen,
+             c.last_seen, c.size),
+        )
+
+    def assign(self, story_id: str, cluster_id: str, canonical_url: str, guid: str, now: float) -> None:
+        self._exec(
+            "INSERT OR IGNORE INTO stories (id, cluster_id, canonical_url, guid, seen_at) VALUES (?,?,?,?,?)",
+            (story_id, cluster_id, canonical_url, guid, now),
+        )
+
+    def mark_processed(self) -> int:
+        return self._exec("UPDATE stories SET processed = 1 WHERE processed = 0").rowcount
+
+    def gc(self, now: float, cluster_window: float, seen_retention: float) -> int:
+        with self._lock, self._db:
+            n = self._db.execute("DELETE FROM clusters WHERE last_seen < ?", (now - cluster_window,)).rowcount
+            n += self._db.execute(
+                "DELETE FROM stories WHERE seen_at < ? AND processed = 1", (now - seen_retention,)
+            ).rowcount
+        return n
+
+    # --- alert ledger ---
+    def alert_history(self, rule_id: str, cluster_id: str) -> AlertHistory:
+        rows = self._exec(
+            "SELECT kind, payload FROM alerts WHERE rule_id = ? AND cluster_id = ?", (rule_id, cluster_id)
+        ).fetchall()
+        sources: set[str] = set()
+        for _, payload in rows:
+            sources.update(json.loads(payload)["sources"])
+        return AlertHistory(
+            has_new=any(k == "new" for k, _ in rows),
+            alerted_sources=frozenset(sources),
+            updates=sum(1 for k, _ in rows if k == "update"),
+        )
+
+    def reserve(self, alert: Alert, now: float) -> bool:
+        cur = self._exec(
+            "INSERT OR IGNORE INTO alerts (key, rule_id, cluster_id, kind, status, payload, created, updated) "
+            "VALUES (?,?,?,?, 'pending', ?,?,?)",
+            (alert.key, alert.rule_id, alert.cluster_id, alert.kind, json.dumps(alert_to_dict(alert)), now, now),
+        )
+        return cur.rowcount == 1
+
+    def root_message(self, rule_id: str, cluster_id: str) -> tuple[str, str] | None:
+        row = self._exec(
+            "SELECT channel_id, ts FROM alerts WHERE rule_id = ? AND cluster_id = ? AND kind = 'new' "
+            "AND status = 'sent'", (rule_id, cluster_id),
+        ).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def unsent(self) -> list[tuple[Alert, str]]:
+        rows = self._exec(
+            "SELECT payload, status FROM alerts WHERE status != 'sent' ORDER BY created, key"
+        ).fetchall()
+        return [(alert_from_dict(json.loads(p)), s) for p, s in rows]
+
+    def mark_sending(self, key: str, now: float) -> None:
+        self._exec(
+            "UPDATE alerts SET status = 'sending', attempts = attempts + 1, updated = ? WHERE key = ?", (now, key)
+        )
+
+    def mark_sent(self, key: str, now: float, channel_id: str, ts: str) -> None:
+        self._exec(
+            "UPDATE alerts SET status = 'sent', updated = ?, channel_id = ?, ts = ?, last_error = NULL "
+            "WHERE key = ?",
+            (now, channel_id, ts, key),
+        )
+
+    def mark_failed(self, key: str, now: float, error: str) -> None:
+        self._exec(
+            "UPDATE alerts SET status = 'pending', updated = ?, last_error = ? WHERE key = ?", (now, error, key)
+        )
+
+    def sent_count(self) -> int:
+        return int(self._exec("SELECT COUNT(*) FROM alerts WHERE status = 'sent'").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _cluster(r: tuple[object, ...]) -> ClusterRecord:
+    return ClusterRecord(
+        id=str(r[0]), title=str(r[1]), link=str(r[2]), norm_title=str(r[3]), lead=str(r[4]),
+        sources=tuple(json.loads(str(r[5]))), first_seen=float(r[6]),  # type: ignore[arg-type]
+        last_seen=float(r[7]), size=int(r[8]),  # type: ignore[call-overload]
+    )

@@ -1,0 +1,65 @@
+"""The state-store interface (the nflog analogue). A shared deployment swaps SQLite for another backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from pipeline.model import Alert, ClusterRecord
+
+
+@dataclass(frozen=True, slots=True)
+class AlertHistory:
+    """What the ledger knows about one (rule, cluster): was a "new" alert reserved, which sources were named."""
+
+    has_new: bool
+    alerted_sources: frozenset[str]
+    updates: int
+
+
+class Store(Protocol):
+    """Everything the stages persist. Implementations must be safe to open from several DoFns of one process."""
+
+    # --- dedup: seen stories and clusters (bounded by `gc`) ---
+    def story_cluster(self, story_id: str) -> tuple[str, bool] | None:
+        """(cluster id, processed) of a story seen before, else None."""
+
+    def cluster_for_identity(self, canonical_url: str, guid: str) -> str | None:
+        """Cluster of a story with the same canonical URL or GUID, across all feeds."""
+
+    def recent_clusters(self, since: float) -> list[ClusterRecord]:
+        """Clusters whose last member arrived at or after `since`."""
+
+    def get_cluster(self, cluster_id: str) -> ClusterRecord | None: ...
+
+    def save_cluster(self, cluster: ClusterRecord) -> None: ...
+
+    def assign(self, story_id: str, cluster_id: str, canonical_url: str, guid: str, now: float) -> None:
+        """Record that a story belongs to a cluster (not yet processed by the alert stages)."""
+
+    def mark_processed(self) -> int:
+        """Mark every assigned story processed: called after a cycle's alerts are safely in the outbox."""
+
+    def gc(self, now: float, cluster_window: float, seen_retention: float) -> int:
+        """Delete clusters idle longer than `cluster_window` and story ids older than `seen_retention`."""
+
+    # --- alerts: the outbox ledger ---
+    def alert_history(self, rule_id: str, cluster_id: str) -> AlertHistory: ...
+
+    def reserve(self, alert: Alert, now: float) -> bool:
+        """Insert the alert as pending; False if its key is already in the ledger (then nothing changes)."""
+
+    def root_message(self, rule_id: str, cluster_id: str) -> tuple[str, str] | None:
+        """(channel id, ts) of the sent "new" alert of this (rule, cluster), to thread updates under it."""
+
+    def unsent(self) -> list[tuple[Alert, str]]:
+        """Alerts reserved but not marked sent, oldest first, with their status (pending / sending)."""
+
+    def mark_sending(self, key: str, now: float) -> None: ...
+
+    def mark_sent(self, key: str, now: float, channel_id: str, ts: str) -> None: ...
+
+    def mark_failed(self, key: str, now: float, error: str) -> None:
+        """Back to pending with the error recorded; it is retried on the next cycle."""
+
+    def close(self) -> None: ...

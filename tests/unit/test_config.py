@@ -1,0 +1,46 @@
+"""Worker config: strict keys, file:line errors, paths relative to the config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    """Write a config file and return its path."""
+    p = tmp_path / "worker.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_valid_config_resolves_paths(tmp_path: Path) -> None:
+    """Relative rules and state paths are resolved against the config file's directory."""
+    cfg = load_config(write(tmp_path, "feeds:\n  - url: http://127.0.0.1:9/a.xml\n    name: A\nrules: r\n"
+                                      "state: s.db\nslack: {channel: '#x'}\npoll_interval: 30\n"))
+    assert cfg.rules_dir == str(tmp_path / "r") and cfg.state_path == str(tmp_path / "s.db")
+    assert cfg.channel == "#x" and cfg.poll_interval == 30.0 and cfg.feeds[0].name == "A"
+
+
+def test_all_errors_reported_with_lines(tmp_path: Path) -> None:
+    """Unknown keys, bad urls and wrong types are all reported at once, each with its line."""
+    p = write(tmp_path, "feeds:\n  - url: ftp://x/a.xml\n  - uri: http://x/b.xml\nrules: r\npoll_intervall: 5\n"
+                        "dedup_window_hours: soon\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert [str(x) for x in e.value.problems] == [
+        f"{p}:2: feed url must start with http:// or https://, got 'ftp://x/a.xml'",
+        f"{p}:3: unknown key 'uri' in a feed; did you mean 'url'?",
+        f"{p}:3: a feed is missing required key 'url'",
+        f"{p}:5: unknown key 'poll_intervall' in the worker config; did you mean 'poll_interval'?",
+        f"{p}:6: 'dedup_window_hours' must be a number, not a string",
+    ]
+
+
+def test_example_config_in_deploy_is_valid(repo: Path) -> None:
+    """The shipped example worker config loads."""
+    cfg = load_config(repo / "deploy" / "worker.example.yaml")
+    assert cfg.feeds and Path(cfg.rules_dir).name == "rules"

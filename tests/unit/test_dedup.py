@@ -1,0 +1,97 @@
+"""Dedup: syndicated copies join one cluster, different stories never do; state survives a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.dedup.core import Deduper, Reason, Thresholds, decide
+from pipeline.demo import FEEDS_DIR, LATER_DIR
+from pipeline.model import ClusterRecord, FeedSpec, Story
+from pipeline.sources.parse import parse_feed
+from pipeline.state.sqlite import SqliteStore
+from pipeline.testing import make_story
+
+
+def demo_stories(fetched: float = 1000.0, later: bool = False) -> list[Story]:
+    """All stories of the bundled demo feeds."""
+    out: list[Story] = []
+    for f in sorted(FEEDS_DIR.glob("*.xml")):
+        path = LATER_DIR / f.name if later and (LATER_DIR / f.name).exists() else f
+        out.extend(parse_feed(path.read_bytes(), {}, FeedSpec(f"http://x/{f.name}", ""), fetched).stories)
+    return out
+
+
+def test_demo_kherson_copies_form_one_cluster(store: SqliteStore) -> None:
+    """The four syndicated Kherson copies (different headlines and links) land in one cluster; traps do not."""
+    d = Deduper(store)
+    out = [d.add(s) for s in demo_stories()]
+    by_cluster: dict[str, list[str]] = {}
+    for o in out:
+        assert o is not None
+        by_cluster.setdefault(o.cluster.id, []).append(o.story.title)
+    kherson = [ts for ts in by_cluster.values() if any("Hundreds of civilians flee Kherson" in t for t in ts)]
+    assert len(kherson) == 1
+    assert len(kherson[0]) == 4
+    assert not any("Fleet" in t or "Texas" in t or "hospital" in t for t in kherson[0])
+    assert len(by_cluster) == 9
+
+
+def test_same_link_across_feeds_joins(store: SqliteStore) -> None:
+    """The same canonical URL in another feed is the same story, even with another headline."""
+    d = Deduper(store)
+    a = d.add(make_story("Alpha story headline here", source="A", link="https://x.org/a?utm_source=1"))
+    b = d.add(make_story("Totally other words", source="B", link="https://www.x.org/a"))
+    assert a and b and a.cluster.id == b.cluster.id and b.reason == Reason.SAME_LINK.value
+    assert b.cluster.sources == ("A", "B")
+
+
+def test_generic_short_titles_do_not_merge(store: SqliteStore) -> None:
+    """Short generic headlines are not evidence of sameness."""
+    d = Deduper(store)
+    a = d.add(make_story("Sector Update: Consumer", source="A"))
+    b = d.add(make_story("Sector Update: Consumer", source="B"))
+    assert a and b and a.cluster.id != b.cluster.id
+
+
+def test_decision_carries_reason_and_score() -> None:
+    """A near-duplicate decision says why and how sure, not just yes/no."""
+    c = ClusterRecord("c1", "t", "", "hundreds of civilians flee kherson as russians bombard city", "", ("A",), 0, 0, 1)
+    d = decide("hundreds of civilians flee kherson as russians bombard the city", "", [c], Thresholds())
+    assert d.cluster_id == "c1" and d.reason is Reason.SIMILAR_TITLE and 88 <= d.score <= 100
+
+
+def test_processed_story_is_not_emitted_again_after_restart(tmp_path: Path) -> None:
+    """A story processed before a restart is dropped; an unprocessed one is replayed into the same cluster."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    first = Deduper(store).add(make_story("Ten word headline about a flood in the river valley", source="A"))
+    assert first is not None
+    store.close()
+    store = SqliteStore(path)
+    replay = Deduper(store).add(make_story("Ten word headline about a flood in the river valley", source="A"))
+    assert replay is not None and replay.reason == Reason.REPLAY.value and replay.cluster.id == first.cluster.id
+    store.mark_processed()
+    assert Deduper(store).add(make_story("Ten word headline about a flood in the river valley", source="A")) is None
+    store.close()
+
+
+def test_later_outlet_joins_existing_cluster(store: SqliteStore) -> None:
+    """A copy arriving in a later cycle joins the cluster from the earlier cycle, adding its outlet."""
+    d = Deduper(store)
+    for s in demo_stories(fetched=1000.0):
+        d.add(s)
+    store.mark_processed()
+    d2 = Deduper(store)
+    new = [o for s in demo_stories(fetched=2000.0, later=True) if (o := d2.add(s))]
+    assert len(new) == 1
+    assert new[0].cluster.size == 5 and new[0].cluster.sources[-1] == "World News Digest"
+
+
+def test_clusters_expire_after_window(store: SqliteStore) -> None:
+    """After the window a copy founds a new cluster and gc removes the old one (state is bounded)."""
+    s1 = make_story("Dam breach floods three villages in the south of the region", source="A", fetched=0.0)
+    s2 = make_story("Dam breach floods three villages in the south of the region", source="B", fetched=10_000.0)
+    a = Deduper(store, window=3600).add(s1)
+    b = Deduper(store, window=3600).add(s2)
+    assert a and b and a.cluster.id != b.cluster.id
+    assert store.gc(now=10_000.0, cluster_window=3600, seen_retention=10**9) == 1

@@ -1,0 +1,32 @@
+"""Text normalization used by dedup and rules."""
+
+from pipeline.dedup.normalize import fold, lead, norm_title, strip_boilerplate, words
+
+
+class TestFold:
+    def test_case_diacritics_and_quotes_fold(self) -> None:
+        """Case, diacritics and typographic quotes do not distinguish words."""
+        assert fold("Kyïv’s ÉVACUATION") == "kyiv's evacuation"
+
+    def test_cyrillic_is_kept(self) -> None:
+        """Cyrillic letters survive folding (only case changes)."""
+        assert words("У Херсоні") == ["у", "херсоні"]
+
+
+class TestBoilerplate:
+    def test_aggregator_chrome_removed(self) -> None:
+        """inkl-style chrome and photo credits are dropped, the article text stays."""
+        text = ("Get all your news in one place. 100’s of premium titles. One app. Start reading "
+                "Hundreds of civilians have had to flee. Houses destroyed (AFP via Getty Images) "
+                "Sign up to read this article Already a member? Sign in here")
+        assert strip_boilerplate(text) == "Hundreds of civilians have had to flee. Houses destroyed"
+
+    def test_lead_is_first_words(self) -> None:
+        """The lead is the first N folded words after boilerplate."""
+        assert lead("Read more. One two three four", n_words=3) == "one two three"
+
+
+def test_title_outlet_suffix_removed() -> None:
+    """'... - Reuters' and '... | inkl' suffixes do not count as headline words."""
+    assert norm_title("Civilians flee Kherson - Reuters") == "civilians flee kherson"
+    assert norm_title("Civilians flee Kherson | inkl") == "civilians flee kherson"

@@ -1,0 +1,63 @@
+"""Feed parsing: bytes and headers in, clean Story records or reasons out."""
+
+from pipeline.demo import FEEDS_DIR
+from pipeline.model import FeedSpec
+from pipeline.sources.parse import canonical_url, clean_text, parse_feed
+
+FEED = FeedSpec("http://127.0.0.1/x.xml", "")
+
+
+def test_rss_items_become_stories() -> None:
+    """Every RSS item becomes a story with clean text, link, guid and a parsed date."""
+    res = parse_feed((FEEDS_DIR / "daily-mirror.xml").read_bytes(), {}, FEED, fetched=1.0)
+    assert not res.error
+    assert len(res.stories) == 3
+    s = res.stories[0]
+    assert s.title.startswith("Hundreds of civilians flee Kherson")
+    assert s.source == "Daily Mirror - World News"
+    assert "<p>" not in s.summary and s.summary.startswith("Hundreds of civilians have had to flee")
+    assert s.guid == "mirror-28835234"
+    assert s.published == 1672236300.0 and not s.published_is_fallback
+
+
+def test_atom_html_title_is_plain_text() -> None:
+    """HTML in an Atom title is turned into text (no markup reaches rules or Slack)."""
+    res = parse_feed((FEEDS_DIR / "yahoo-news.xml").read_bytes(), {}, FEED, fetched=1.0)
+    assert res.stories[0].title == "Tearful goodbyes at Kherson station as Russia steps up bombardment – Mirror"
+
+
+def test_html_page_is_an_error_not_a_feed() -> None:
+    """An HTML error page is a feed error with a reason, not junk stories."""
+    res = parse_feed(b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>",
+                     {"content-type": "text/html"}, FEED, 1.0)
+    assert res.stories == () and "HTML page" in res.error
+
+
+def test_garbage_is_an_error() -> None:
+    """Bytes that are not a feed give a reason."""
+    assert parse_feed(b"\x00\x01 hello", {}, FEED, 1.0).error.startswith("not a feed")
+
+
+def test_missing_date_falls_back_to_fetch_time() -> None:
+    """An item without a date gets the fetch time, marked as a fallback."""
+    body = b"<rss version='2.0'><channel><title>T</title><item><title>Hi there</title></item></channel></rss>"
+    s = parse_feed(body, {}, FEED, fetched=123.0).stories[0]
+    assert s.published == 123.0 and s.published_is_fallback
+
+
+def test_empty_item_is_skipped_with_reason() -> None:
+    """An item with neither title nor text is counted as skipped, with the reason."""
+    body = b"<rss version='2.0'><channel><title>T</title><item><link>http://a/</link></item></channel></rss>"
+    res = parse_feed(body, {}, FEED, 1.0)
+    assert res.stories == () and res.skipped == {"no title and no text": 1}
+
+
+def test_canonical_url_drops_tracking_and_fragment() -> None:
+    """utm_* parameters, fragments, www and case of the host do not make a different URL."""
+    a = canonical_url("https://WWW.Mirror.co.uk/news/a-1/?utm_source=rss&id=2#top")
+    assert a == canonical_url("http://mirror.co.uk/news/a-1?id=2") == "mirror.co.uk/news/a-1?id=2"
+
+
+def test_clean_text_keeps_paragraph_breaks() -> None:
+    """Tags become line breaks, entities are decoded, scripts dropped."""
+    assert clean_text("<p>A &amp; B</p><script>x()</script><p>C</p>") == "A & B\nC"
