@@ -15,6 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline.alerts.notifier import NotifierSpec
 from pipeline.alerts.outbox import drain
@@ -30,7 +31,7 @@ from pipeline.telemetry import counters
 log = logging.getLogger("newswatch")
 
 
-def _beam():  # type: ignore[no-untyped-def]
+def _beam() -> tuple[Any, Any, Any]:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner

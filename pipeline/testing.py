@@ -32,7 +32,7 @@ class Fault:
 class FakeSlack:
     """Records `chat.postMessage` calls in `posts`; `channels` maps names (#x) and ids to channel ids."""
 
-    token: str = "xoxb-test-token"
+    token: str = "xoxb-test-token"  # noqa: S105 (a fake server's fake token)
     channels: dict[str, str] = field(default_factory=lambda: {
         "#newswatch": "C0NEWSWATCH", "#ukraine-alerts": "C0UKRAINE01", "#alerts": "C0ALERTS001"})
     delay: float = 0.0
@@ -63,7 +63,7 @@ class FakeSlack:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

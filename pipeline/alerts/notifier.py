@@ -18,8 +18,9 @@ from typing import Protocol, TextIO
 from pipeline.alerts.render import render_console, render_slack
 from pipeline.model import Alert, alert_to_dict
 
-TOKEN_ENV = "SLACK_BOT_TOKEN"
-BASE_URL_ENV = "NEWSWATCH_SLACK_API_URL"  # for tests and proxies; default https://slack.com/api/
+TOKEN_ENV = "SLACK_BOT_TOKEN"  # noqa: S105 (the variable name, not a token)
+BASE_URL_ENV = "NEWSWATCH_SLACK_API_URL"  # for tests and proxies
+DEFAULT_BASE_URL = "https://slack.com/api/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +73,7 @@ class SlackNotifier:
     def __init__(self, token: str, base_url: str | None = None, timeout: float = 15.0) -> None:
         from slack_sdk import WebClient
 
-        kwargs = {"base_url": base_url} if base_url else {}
-        self._client = WebClient(token=token, timeout=int(timeout), **kwargs)
+        self._client = WebClient(token=token, base_url=base_url or DEFAULT_BASE_URL, timeout=int(timeout))
 
     def __repr__(self) -> str:
         return "SlackNotifier(token=<secret>)"
@@ -82,15 +82,15 @@ class SlackNotifier:
         from slack_sdk.errors import SlackApiError
 
         payload = render_slack(alert)
-        extra = {"thread_ts": thread[1]} if thread and alert.kind == "update" else {}
+        threaded = thread is not None and alert.kind == "update"
         try:
             resp = self._client.chat_postMessage(
-                channel=thread[0] if extra and thread else alert.channel,
+                channel=thread[0] if thread and threaded else alert.channel,
+                thread_ts=thread[1] if thread and threaded else None,
                 text=payload["text"],
                 blocks=payload["blocks"],
                 unfurl_links=False,
                 metadata={"event_type": "newswatch_alert", "event_payload": {"key": alert.key}},
-                **extra,
             )
         except SlackApiError as e:
             status = e.response.status_code

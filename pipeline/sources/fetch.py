@@ -5,7 +5,6 @@ The skeleton does plain GETs; conditional GET, backoff and per-host politeness b
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ def fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAUL
             return FetchResult(url, resp.status, body, headers)
     except urllib.error.HTTPError as e:
         return FetchResult(url, e.code, error=f"HTTP {e.code} {e.reason}")
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return FetchResult(url, 0, error=f"timed out after {timeout:g} s")
     except urllib.error.URLError as e:
         return FetchResult(url, 0, error=f"cannot connect: {e.reason}")

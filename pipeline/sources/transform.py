@@ -1,11 +1,11 @@
-"""ReadFeeds: FeedSpec -> Story over HTTP; ReadFeedFiles: local files -> Story (backtest). Errors are logged, counted."""
+"""ReadFeeds: FeedSpec -> Story over HTTP; ReadFeedFiles: local files -> Story (backtest). Errors are logged."""
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import apache_beam as beam

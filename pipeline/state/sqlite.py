@@ -6,6 +6,7 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 from pipeline.model import Alert, ClusterRecord, alert_from_dict, alert_to_dict
 from pipeline.state.store import AlertHistory
@@ -155,9 +156,8 @@ class SqliteStore:
             self._db.close()
 
 
-def _cluster(r: tuple[object, ...]) -> ClusterRecord:
+def _cluster(r: Any) -> ClusterRecord:
     return ClusterRecord(
-        id=str(r[0]), title=str(r[1]), link=str(r[2]), norm_title=str(r[3]), lead=str(r[4]),
-        sources=tuple(json.loads(str(r[5]))), first_seen=float(r[6]),  # type: ignore[arg-type]
-        last_seen=float(r[7]), size=int(r[8]),  # type: ignore[call-overload]
+        id=r[0], title=r[1], link=r[2], norm_title=r[3], lead=r[4], sources=tuple(json.loads(r[5])),
+        first_seen=float(r[6]), last_seen=float(r[7]), size=int(r[8]),
     )

@@ -40,7 +40,8 @@ def test_all_errors_reported_with_lines(tmp_path: Path) -> None:
     ]
 
 
-def test_example_config_in_deploy_is_valid(repo: Path) -> None:
-    """The shipped example worker config loads."""
-    cfg = load_config(repo / "deploy" / "worker.example.yaml")
+@pytest.mark.parametrize("name", ["worker.example.yaml", "worker.docker.yaml"])
+def test_shipped_configs_are_valid(repo: Path, name: str) -> None:
+    """The example worker configs in deploy/ load."""
+    cfg = load_config(repo / "deploy" / name)
     assert cfg.feeds and Path(cfg.rules_dir).name == "rules"

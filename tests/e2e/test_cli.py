@@ -1,0 +1,120 @@
+"""The `newswatch` command as a user runs it: subprocesses, exit codes, messages, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from email.utils import formatdate
+from pathlib import Path
+
+import pytest
+
+from pipeline.demo.server import FeedServer
+from pipeline.testing import FakeSlack
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def newswatch(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `python -m pipeline ARGS` and capture its output."""
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, check=False)
+
+
+def test_help_explains_commands() -> None:
+    """--help lists the commands and the environment variables."""
+    out = newswatch("--help").stdout
+    for word in ("run", "demo", "backtest", "rules", "SLACK_BOT_TOKEN"):
+        assert word in out
+
+
+def test_rules_check_ok(repo: Path) -> None:
+    """The shipped rules pass `rules check`."""
+    res = newswatch("rules", "check", str(repo / "rules"))
+    assert res.returncode == 0 and res.stdout.startswith("ok: ")
+
+
+def test_rules_check_reports_file_line_and_fails() -> None:
+    """Broken rules: exit status 1 and one path:line: message per problem."""
+    res = newswatch("rules", "check", str(DATA / "rules_invalid"))
+    assert res.returncode == 1
+    assert f"{DATA / 'rules_invalid' / 'unknown-key.yaml'}:4: unknown key 'plcaes' in 'match'" in res.stderr
+    assert "problem(s) in" in res.stderr
+
+
+def test_run_rejects_invalid_config(tmp_path: Path) -> None:
+    """An invalid worker config stops start-up with file:line and exit status 2."""
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text("feeds: []\nrules: r\nslak: {}\n", encoding="utf-8")
+    res = newswatch("run", "--config", str(cfg), "--once")
+    assert res.returncode == 2
+    assert f"{cfg}:3: unknown key 'slak' in the worker config; did you mean 'slack'?" in res.stderr
+
+
+def test_backtest_command_writes_jsonl(repo: Path, tmp_path: Path) -> None:
+    """`newswatch backtest` writes alert lines and prints a summary."""
+    out = tmp_path / "a.jsonl"
+    res = newswatch("backtest", "--feeds", str(repo / "pipeline" / "demo" / "feeds"), "--rules",
+                    str(repo / "rules"), "--out", str(out), "--cycle-minutes", "1440")
+    assert res.returncode == 0, res.stderr
+    assert "1 new + 0 update alert(s)" in res.stdout
+    assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])["kind"] == "new"
+
+
+def many_stories_feed(n: int) -> bytes:
+    """An RSS feed of `n` unrelated Kherson evacuation stories (distinct words, so n clusters)."""
+    rng = random.Random(7)
+    vocab = [f"{a}{b}" for a in ("bor", "tal", "mir", "ves", "kan", "dul", "pre", "sor") for b in
+             ("ata", "eno", "ilu", "osk", "ump", "yra", "ech", "ofa")]
+    items = []
+    for i in range(n):
+        w = rng.sample(vocab, 6)
+        items.append(
+            f"<item><title>Kherson {w[0]} {w[1]} evacuated as {w[2]} {w[3]} {w[4]} {w[5]}</title>"
+            f"<link>http://example.org/{i}</link><guid>story-{i}</guid>"
+            f"<pubDate>{formatdate(1_700_000_000 + i * 60, usegmt=True)}</pubDate></item>"
+        )
+    return (f"<?xml version='1.0'?><rss version='2.0'><channel><title>Wire</title>{''.join(items)}"
+            "</channel></rss>").encode()
+
+
+@pytest.mark.slow
+def test_sigterm_mid_run_then_restart_posts_each_alert_once(repo: Path, tmp_path: Path) -> None:
+    """SIGTERM while alerts are being posted: the worker exits cleanly, and a restart posts the rest, none twice."""
+    n = 12
+    body = many_stories_feed(n)
+    slack = FakeSlack(delay=0.4)
+    server = FeedServer({"/wire.xml": lambda _: (200, {"Content-Type": "application/rss+xml"}, body)}).start()
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(f"feeds:\n  - url: {server.base_url}/wire.xml\nrules: {repo / 'rules'}\nstate: s.db\n"
+                   "poll_interval: 3600\n", encoding="utf-8")
+    env = {"SLACK_BOT_TOKEN": slack.token, "NEWSWATCH_SLACK_API_URL": slack.base_url}
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--config", str(cfg)],
+                                env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        while len(slack.posts) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert len(slack.posts) >= 2, "worker did not start posting"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out
+        assert "SIGTERM received" in out and "stopped" in out
+        before = len(slack.posts)
+        assert before < n, "SIGTERM came too late to test an interrupted run"
+
+        res = newswatch("run", "--config", str(cfg), "--once", env=env)
+        assert res.returncode == 0, res.stderr
+        res = newswatch("run", "--config", str(cfg), "--once", env=env)
+        assert res.returncode == 0, res.stderr
+        keys = [p["metadata"]["event_payload"]["key"] for p in slack.posts]
+        assert len(keys) == n and len(set(keys)) == n
+        assert "interrupted mid-send" not in res.stderr
+    finally:
+        server.stop()
+        slack.stop()
