@@ -84,7 +84,7 @@ def run_cycle(cfg: WorkerConfig, rules: tuple[Rule, ...], notifier: NotifierSpec
             return CycleReport(clock.now() - started, {}, retried)
         p = beam.Pipeline(runner=runner(), options=options([]))
         feeds = p | "Feeds" >> beam.Create(list(cfg.feeds))
-        stories = feeds | "ReadFeeds" >> ReadFeeds(fetched=started, timeout=cfg.fetch_timeout)
+        stories = feeds | "ReadFeeds" >> ReadFeeds(started, cfg.fetch_timeout, max_age=cfg.max_item_age)
         stages(stories, rules, cfg.state_path, notifier, cfg.channel, cfg.dedup_window)
         result = p.run()
         result.wait_until_finish()
@@ -122,12 +122,18 @@ class Worker:
     def run(self, once: bool = False, max_cycles: int | None = None) -> None:
         while not STOP.is_set():
             rules = self.reload_rules()
-            report = run_cycle(self.cfg, rules, self.notifier, self.clock)
+            started = self.clock.now()
             self.cycles += 1
-            log.info("cycle %d: %s", self.cycles, report.summary())
+            try:
+                report = run_cycle(self.cfg, rules, self.notifier, self.clock)
+                log.info("cycle %d: %s", self.cycles, report.summary())
+            except Exception:  # one bad cycle must not end a long-lived worker
+                if once:
+                    raise
+                log.exception("cycle %d failed; its stories are replayed next cycle", self.cycles)
             if once or (max_cycles is not None and self.cycles >= max_cycles):
                 break
-            STOP.wait(max(0.0, self.cfg.poll_interval - report.seconds))
+            STOP.wait(max(0.0, self.cfg.poll_interval - (self.clock.now() - started)))
 
 
 class RuleLoadError(RuntimeError):

@@ -175,5 +175,6 @@ def _demo(args: argparse.Namespace) -> int:
             rules_dir=str(rules_dir.resolve()),
             state_path=str(Path(args.state).resolve()) if args.state else str(Path(tmp) / "demo-state.db"),
             poll_interval=args.interval,
+            max_item_age=None,  # the bundled stories are from December 2022
         )
         return _start_worker(cfg, once=False, max_cycles=args.cycles)

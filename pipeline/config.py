@@ -10,6 +10,7 @@
       channel: "#newswatch"         # default channel for rules without notify.channel
     poll_interval: 300              # seconds between poll cycles (default 300, minimum 1)
     dedup_window_hours: 72          # how long a story cluster stays open for new members
+    max_item_age_hours: 72          # ignore items published longer ago (no flood of old news); 0 = off
     fetch_timeout: 15               # seconds per HTTP request
 """
 
@@ -22,7 +23,8 @@ from pipeline.errors import ConfigError, Location, Problem
 from pipeline.model import FeedSpec
 from pipeline.yamlsrc import Reader
 
-KEYS = ("feeds", "rules", "state", "slack", "poll_interval", "dedup_window_hours", "fetch_timeout")
+KEYS = ("feeds", "rules", "state", "slack", "poll_interval", "dedup_window_hours", "max_item_age_hours",
+        "fetch_timeout")
 DEFAULT_CHANNEL = "#newswatch"
 
 
@@ -37,6 +39,7 @@ class WorkerConfig:
     poll_interval: float = 300.0
     dedup_window: float = 72 * 3600.0
     fetch_timeout: float = 15.0
+    max_item_age: float | None = 72 * 3600.0
 
 
 def load_config(path: str | Path) -> WorkerConfig:
@@ -86,10 +89,13 @@ def load_config(path: str | Path) -> WorkerConfig:
     interval = r.number(keys["poll_interval"][1], "'poll_interval'", minimum=1) if "poll_interval" in keys else 300
     window = (r.number(keys["dedup_window_hours"][1], "'dedup_window_hours'", minimum=0.01)
               if "dedup_window_hours" in keys else 72)
+    max_age = (r.number(keys["max_item_age_hours"][1], "'max_item_age_hours'", minimum=0)
+               if "max_item_age_hours" in keys else 72)
     timeout = r.number(keys["fetch_timeout"][1], "'fetch_timeout'", minimum=0.1) if "fetch_timeout" in keys else 15
     if r.problems:
         raise ConfigError(r.report())
     assert rules is not None and interval is not None and window is not None and timeout is not None
+    assert max_age is not None
     return WorkerConfig(
         feeds=tuple(feeds),
         rules_dir=str((base / rules).resolve()),
@@ -98,4 +104,5 @@ def load_config(path: str | Path) -> WorkerConfig:
         poll_interval=float(interval),
         dedup_window=float(window) * 3600,
         fetch_timeout=float(timeout),
+        max_item_age=float(max_age) * 3600 if max_age else None,
     )

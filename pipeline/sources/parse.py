@@ -52,6 +52,16 @@ def parse_feed(body: bytes, headers: dict[str, str], feed: FeedSpec, fetched: fl
     return ParseResult(tuple(stories), skipped)
 
 
+def drop_old(result: ParseResult, oldest: float) -> ParseResult:
+    """Skip stories published before `oldest` (a dateless story's fallback date is its fetch time: kept)."""
+    keep = tuple(s for s in result.stories if s.published >= oldest)
+    if len(keep) == len(result.stories):
+        return result
+    skipped = result.skipped.copy()
+    skipped["published before max_item_age_hours"] += len(result.stories) - len(keep)
+    return ParseResult(keep, skipped, result.error)
+
+
 def _host(url: str) -> str:
     return urllib.parse.urlsplit(url).netloc or url
 

@@ -14,7 +14,7 @@ from apache_beam.metrics import Metrics
 from pipeline import telemetry as t
 from pipeline.model import FeedSpec, Story
 from pipeline.sources.fetch import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, fetch
-from pipeline.sources.parse import ParseResult, parse_feed
+from pipeline.sources.parse import ParseResult, drop_old, parse_feed
 
 log = logging.getLogger("newswatch.sources")
 
@@ -40,25 +40,29 @@ class _Counted(beam.DoFn):  # type: ignore[misc]
 
 
 class _FetchParseFn(_Counted):
-    def __init__(self, fetched: float, timeout: float, max_bytes: int) -> None:
+    def __init__(self, fetched: float, timeout: float, max_bytes: int, max_age: float | None) -> None:
         super().__init__()
-        self.fetched, self.timeout, self.max_bytes = fetched, timeout, max_bytes
+        self.fetched, self.timeout, self.max_bytes, self.max_age = fetched, timeout, max_bytes, max_age
 
     def process(self, feed: FeedSpec) -> Iterator[Story]:
         got = fetch(feed.url, timeout=self.timeout, max_bytes=self.max_bytes)
         result = ParseResult(error=got.error) if got.error else parse_feed(got.body, got.headers, feed, self.fetched)
+        if self.max_age is not None:
+            result = drop_old(result, self.fetched - self.max_age)
         yield from self.emit(feed.url, result)
 
 
 class ReadFeeds(beam.PTransform):  # type: ignore[misc]
     """Fetch and parse each feed; every story of this cycle carries `fetched` (the cycle's start time)."""
 
-    def __init__(self, fetched: float, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, fetched: float, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAULT_MAX_BYTES,
+                 max_age: float | None = None) -> None:
         super().__init__()
-        self.fetched, self.timeout, self.max_bytes = fetched, timeout, max_bytes
+        self.fetched, self.timeout, self.max_bytes, self.max_age = fetched, timeout, max_bytes, max_age
 
     def expand(self, feeds: beam.PCollection) -> beam.PCollection:
-        return feeds | "FetchAndParse" >> beam.ParDo(_FetchParseFn(self.fetched, self.timeout, self.max_bytes))
+        fn = _FetchParseFn(self.fetched, self.timeout, self.max_bytes, self.max_age)
+        return feeds | "FetchAndParse" >> beam.ParDo(fn)
 
 
 class _ReadFileFn(_Counted):

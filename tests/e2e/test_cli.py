@@ -77,7 +77,7 @@ def many_stories_feed(n: int) -> bytes:
         items.append(
             f"<item><title>Kherson {w[0]} {w[1]} evacuated as {w[2]} {w[3]} {w[4]} {w[5]}</title>"
             f"<link>http://example.org/{i}</link><guid>story-{i}</guid>"
-            f"<pubDate>{formatdate(1_700_000_000 + i * 60, usegmt=True)}</pubDate></item>"
+            f"<pubDate>{formatdate(time.time() - i * 60, usegmt=True)}</pubDate></item>"
         )
     return (f"<?xml version='1.0'?><rss version='2.0'><channel><title>Wire</title>{''.join(items)}"
             "</channel></rss>").encode()

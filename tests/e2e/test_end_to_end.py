@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.alerts.notifier import NotifierSpec
@@ -19,7 +20,8 @@ from pipeline.testing import FakeSlack
 
 def config(server: FeedServer, repo: Path, state: Path) -> WorkerConfig:
     """A worker config over the served demo feeds and the repository's rules."""
-    return WorkerConfig(tuple(FeedSpec(u, "") for u in server.urls()), str(repo / "rules"), str(state))
+    return WorkerConfig(tuple(FeedSpec(u, "") for u in server.urls()), str(repo / "rules"), str(state),
+                        max_item_age=None)  # the demo stories are from 2022
 
 
 def texts(slack: FakeSlack) -> list[str]:
@@ -54,6 +56,14 @@ def test_one_alert_per_story_then_update_then_silence(demo_feeds: FeedServer, sl
 
     Worker(cfg, spec).run(once=True)  # a restarted worker re-alerts nothing
     assert len(slack.posts) == 2
+
+
+def test_old_items_do_not_flood_a_first_start(demo_feeds: FeedServer, slack: FakeSlack, repo: Path,
+                                              tmp_path: Path) -> None:
+    """With the default max item age, years-old items are skipped (counted), not alerted."""
+    cfg = replace(config(demo_feeds, repo, tmp_path / "state.db"), max_item_age=72 * 3600.0)
+    report = run_cycle(cfg, load_rules(cfg.rules_dir).rules, NotifierSpec.from_env(), SystemClock())
+    assert report.counts["items_skipped"] == 13 and report.counts.get("stories", 0) == 0 and slack.posts == []
 
 
 def test_slack_outage_loses_nothing_and_duplicates_nothing(demo_feeds: FeedServer, slack: FakeSlack, repo: Path,
