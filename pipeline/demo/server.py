@@ -1,54 +1,101 @@
-"""A small feed server on loopback, for the demo and the tests.
+"""A small feed server on loopback, for the demo, the tests and the benchmarks.
 
 `FeedServer.from_directory(root, later)` serves `root/NAME.xml` at `/NAME.xml`. If `later/NAME.xml` exists,
 it is served from the second request on: an outlet that picks the story up after the first poll.
+
+Routes are functions of the request, so tests can script anything a real server does: status codes, headers,
+validators (ETag / 304), delays before the headers, and bodies streamed in chunks (slow drip, endless bodies).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-Response = tuple[int, dict[str, str], bytes]
-Route = Callable[[int], Response]  # called with how many times this path was requested before
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a route sees: the path, how many times it was requested before, and the request headers."""
+
+    path: str
+    n: int
+    headers: dict[str, str]
 
 
-def _content_type(body: bytes) -> str:
-    head = body[:500]
-    return "application/atom+xml; charset=utf-8" if b"<feed" in head else "application/rss+xml; charset=utf-8"
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A body of bytes (sent with Content-Length, keep-alive) or an iterable of chunks (sent, then closed).
+
+    `delay` seconds pass before the status line; `chunk_delay` between streamed chunks.
+    """
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | Iterable[bytes] = b""
+    delay: float = 0.0
+    chunk_delay: float = 0.0
+
+
+Route = Callable[[Request], Response]
+
+
+def content_type(body: bytes) -> str:
+    """The media type a feed server would send for this document."""
+    return "application/atom+xml; charset=utf-8" if b"<feed" in body[:500] else "application/rss+xml; charset=utf-8"
 
 
 class FeedServer:
-    """HTTP server on 127.0.0.1 (ephemeral port by default); routes map a path to a response function."""
+    """HTTP/1.1 server on a loopback address (ephemeral port by default); routes map a path to a function."""
 
-    def __init__(self, routes: dict[str, Route], port: int = 0) -> None:
+    def __init__(self, routes: dict[str, Route], port: int = 0, host: str = "127.0.0.1") -> None:
         self.routes = routes
         self.hits: dict[str, int] = {}
         self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 with server._lock:
                     n = server.hits.get(path, 0)
                     server.hits[path] = n + 1
                 route = server.routes.get(path)
-                status, headers, body = route(n) if route else (404, {"Content-Type": "text/plain"}, b"not found")
-                self.send_response(status)
-                for k, v in headers.items():
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                resp = route(Request(path, n, headers)) if route else Response(404, {}, b"not found")
+                if resp.delay:
+                    time.sleep(resp.delay)
+                self.send_response(resp.status)
+                for k, v in resp.headers.items():
                     self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
+                if isinstance(resp.body, bytes):
+                    self.send_header("Content-Length", str(len(resp.body)))
+                    self.end_headers()
+                    self.wfile.write(resp.body)
+                    return
+                self.send_header("Connection", "close")
                 self.end_headers()
-                self.wfile.write(body)
+                self.close_connection = True
+                try:
+                    for chunk in resp.body:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        if resp.chunk_delay:
+                            time.sleep(resp.chunk_delay)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up, as it should
 
-            def log_message(self, format: str, *args: object) -> None:
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
         self.httpd.daemon_threads = True
+        self.httpd.request_queue_size = 128
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="feed-server", daemon=True)
 
     @classmethod
@@ -62,7 +109,8 @@ class FeedServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     def urls(self) -> list[str]:
         return [self.base_url + p for p in sorted(self.routes)]
@@ -82,9 +130,15 @@ class FeedServer:
         self.stop()
 
 
+def static(body: bytes, status: int = 200, **headers: str) -> Route:
+    """A route that always answers the same (header names with `_` for `-`)."""
+    hdrs = {"Content-Type": content_type(body), **{k.replace("_", "-"): v for k, v in headers.items()}}
+    return lambda _: Response(status, hdrs, body)
+
+
 def _versions(first: bytes, then: bytes) -> Route:
-    def route(n: int) -> Response:
-        body = first if n == 0 else then
-        return 200, {"Content-Type": _content_type(body)}, body
+    def route(req: Request) -> Response:
+        body = first if req.n == 0 else then
+        return Response(200, {"Content-Type": content_type(body)}, body)
 
     return route

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.demo.server import FeedServer
+from pipeline.demo.server import FeedServer, static
 from pipeline.testing import FakeSlack
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -89,7 +89,7 @@ def test_sigterm_mid_run_then_restart_posts_each_alert_once(repo: Path, tmp_path
     n = 12
     body = many_stories_feed(n)
     slack = FakeSlack(delay=0.4)
-    server = FeedServer({"/wire.xml": lambda _: (200, {"Content-Type": "application/rss+xml"}, body)}).start()
+    server = FeedServer({"/wire.xml": static(body)}).start()
     cfg = tmp_path / "w.yaml"
     cfg.write_text(f"feeds:\n  - url: {server.base_url}/wire.xml\nrules: {repo / 'rules'}\nstate: s.db\n"
                    "poll_interval: 3600\n", encoding="utf-8")
