@@ -104,6 +104,8 @@ class Fetcher:
         try:
             resp = self._pool.request("GET", current, headers={**self._headers, **conditional}, preload_content=False,
                                       decode_content=False, redirect=False, retries=False)
+        except urllib3.exceptions.NewConnectionError as e:  # (a subclass of ConnectTimeoutError)
+            return FetchResult(url, 0, error=f"cannot connect: {_reason(e)}", error_kind="connect")
         except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError):
             return FetchResult(url, 0, error=f"timed out after {p.read_timeout:g} s", error_kind="timeout")
         except urllib3.exceptions.HTTPError as e:
