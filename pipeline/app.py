@@ -11,17 +11,20 @@ state store, not in Beam.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pipeline.alerts.notifier import NotifierSpec
 from pipeline.alerts.outbox import drain
 from pipeline.clock import Clock, SystemClock
-from pipeline.config import DEFAULT_CHANNEL, WorkerConfig
+from pipeline.config import DEFAULT_CHANNEL, WorkerConfig, load_config
 from pipeline.dedup.core import DEFAULT_SEEN_RETENTION, DEFAULT_WINDOW
+from pipeline.errors import ConfigError
+from pipeline.model import FeedSpec
 from pipeline.rules.loader import RuleSet, load_rules
 from pipeline.rules.model import Rule
 from pipeline.shutdown import STOP
@@ -61,48 +64,62 @@ class CycleReport:
     seconds: float
     counts: dict[str, int] = field(default_factory=dict)
     retried: int = 0
+    due: int = 0
 
     def summary(self) -> str:
         c = self.counts
-        return (f"{c.get('feeds_ok', 0)} feeds ok, {c.get('feeds_failed', 0)} failed; "
-                f"{c.get('stories', 0)} items, {c.get('stories_new', 0)} new, "
+        return (f"{self.due} feeds due: {c.get('feeds_ok', 0)} ok ({c.get('feeds_not_modified', 0)} unchanged), "
+                f"{c.get('feeds_failed', 0)} failed; {c.get('stories', 0)} new items, "
                 f"{c.get('clusters_new', 0)} new stories; {c.get('matches', 0)} rule matches; "
                 f"{c.get('alerts_sent', 0) + self.retried} alerts sent, {c.get('alerts_failed', 0)} failed "
                 f"({self.seconds:.1f} s)")
 
 
-def run_cycle(cfg: WorkerConfig, rules: tuple[Rule, ...], notifier: NotifierSpec, clock: Clock) -> CycleReport:
-    """One poll cycle: retry the outbox, run the bounded pipeline, then mark this cycle's stories processed."""
+def due_feeds(store: SqliteStore, feeds: tuple[FeedSpec, ...], now: float) -> list[FeedSpec]:
+    """Feeds whose next poll time has come (new feeds are due at once)."""
+    states = store.feed_states([f.url for f in feeds])
+    return [f for f in feeds if f.url not in states or states[f.url].next_due <= now]
+
+
+def run_cycle(cfg: WorkerConfig, rules: tuple[Rule, ...], notifier: NotifierSpec, clock: Clock,
+              feeds: list[FeedSpec] | None = None) -> CycleReport:
+    """One poll cycle over the due feeds (default: all configured feeds): retry the outbox, run the bounded
+    pipeline, then commit the cycle (feed states and processed stories) in one transaction."""
     from pipeline.sources.transform import ReadFeeds
 
     beam, options, runner = _beam()
     started = clock.now()
+    feeds = list(cfg.feeds) if feeds is None else feeds
     store = SqliteStore(cfg.state_path)
     try:
+        store.discard_staged()  # left over from a cycle that did not finish: it is replayed
         retried = drain(store, notifier.build(), clock)
-        if STOP.is_set():
-            return CycleReport(clock.now() - started, {}, retried)
+        if STOP.is_set() or not feeds:
+            return CycleReport(clock.now() - started, {}, retried, len(feeds))
         p = beam.Pipeline(runner=runner(), options=options([]))
-        feeds = p | "Feeds" >> beam.Create(list(cfg.feeds))
-        stories = feeds | "ReadFeeds" >> ReadFeeds(started, cfg.fetch_timeout, max_age=cfg.max_item_age)
+        due = p | "Feeds" >> beam.Create(feeds)
+        stories = due | "ReadFeeds" >> ReadFeeds(cfg.state_path, started, cfg.poll_settings())
         stages(stories, rules, cfg.state_path, notifier, cfg.channel, cfg.dedup_window)
         result = p.run()
         result.wait_until_finish()
         # Every decision of this cycle is now in the outbox: its stories need not be replayed.
-        store.mark_processed()
+        store.commit_cycle()
         store.gc(clock.now(), cfg.dedup_window, DEFAULT_SEEN_RETENTION)
-        return CycleReport(clock.now() - started, counters(result), retried)
+        return CycleReport(clock.now() - started, counters(result), retried, len(feeds))
     finally:
         store.close()
 
 
 class Worker:
-    """The long-lived loop: reload rules, run a cycle, sleep until the next poll; stops cleanly on STOP."""
+    """The long-lived loop: reload rules and feeds, poll the due feeds, sleep a tick; stops cleanly on STOP."""
 
     def __init__(self, cfg: WorkerConfig, notifier: NotifierSpec, clock: Clock | None = None) -> None:
         self.cfg, self.notifier, self.clock = cfg, notifier, clock or SystemClock()
         self.rules: RuleSet | None = None
         self.cycles = 0
+        self._rule_problems: tuple[object, ...] = ()
+        self._feeds_mtime = _mtime(cfg.feeds_file)
+        self._feeds_error = ""
 
     def reload_rules(self) -> tuple[Rule, ...]:
         """Load rules; an invalid edit keeps the last good set (logged once per change)."""
@@ -113,27 +130,63 @@ class Worker:
             self.rules = loaded
         elif self.rules is None:
             raise RuleLoadError(loaded)
-        elif loaded.problems != getattr(self, "_last_problems", None):
+        elif loaded.problems != self._rule_problems:
             log.error("rule files have errors; keeping the last good rules:\n%s",
                       "\n".join(str(p) for p in loaded.problems))
-        self._last_problems = loaded.problems
+        self._rule_problems = loaded.problems
         return self.rules.rules
+
+    def reload_feeds(self) -> None:
+        """Pick up an edited feeds list without a restart; a broken edit keeps the last good list."""
+        if not self.cfg.path:
+            return
+        mtime = _mtime(self.cfg.feeds_file)
+        if mtime == self._feeds_mtime:
+            return
+        self._feeds_mtime = mtime
+        try:
+            fresh = load_config(self.cfg.path)
+        except ConfigError as e:
+            if str(e) != self._feeds_error:
+                log.error("config has errors; keeping the last good feeds list:\n%s", e)
+            self._feeds_error = str(e)
+            return
+        self._feeds_error = ""
+        if fresh.feeds != self.cfg.feeds:
+            old, new = {f.url for f in self.cfg.feeds}, {f.url for f in fresh.feeds}
+            log.info("feeds reloaded: %d feed(s), %d added, %d removed", len(new), len(new - old), len(old - new))
+            self.cfg = replace(self.cfg, feeds=fresh.feeds)
 
     def run(self, once: bool = False, max_cycles: int | None = None) -> None:
         while not STOP.is_set():
             rules = self.reload_rules()
+            self.reload_feeds()
             started = self.clock.now()
             self.cycles += 1
             try:
-                report = run_cycle(self.cfg, rules, self.notifier, self.clock)
-                log.info("cycle %d: %s", self.cycles, report.summary())
+                if once:
+                    due = list(self.cfg.feeds)
+                else:
+                    store = SqliteStore(self.cfg.state_path)
+                    due = due_feeds(store, self.cfg.feeds, started)
+                    store.close()
+                report = run_cycle(self.cfg, rules, self.notifier, self.clock, due)
+                if due or report.retried:
+                    log.info("cycle %d: %s", self.cycles, report.summary())
             except Exception:  # one bad cycle must not end a long-lived worker
                 if once:
                     raise
                 log.exception("cycle %d failed; its stories are replayed next cycle", self.cycles)
             if once or (max_cycles is not None and self.cycles >= max_cycles):
                 break
-            STOP.wait(max(0.0, self.cfg.poll_interval - (self.clock.now() - started)))
+            STOP.wait(max(0.0, self.cfg.tick - (self.clock.now() - started)))
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime if path else 0.0
+    except OSError:
+        return 0.0
 
 
 class RuleLoadError(RuntimeError):
@@ -166,7 +219,7 @@ def backtest(feed_paths: list[str], rules_dir: str, out: str, state_path: str | 
         result = p.run()
         result.wait_until_finish()
         store = SqliteStore(state)
-        store.mark_processed()
+        store.commit_cycle()
         store.close()
         return counters(result)
 

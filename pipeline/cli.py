@@ -171,10 +171,11 @@ def _demo(args: argparse.Namespace) -> int:
         logging.getLogger("newswatch").info("demo feeds served at %s/ (%d feeds)", server.base_url,
                                             len(server.routes))
         cfg = WorkerConfig(
-            feeds=tuple(FeedSpec(u, "") for u in server.urls()),
+            feeds=tuple(FeedSpec(u, "", (), args.interval) for u in server.urls()),
             rules_dir=str(rules_dir.resolve()),
             state_path=str(Path(args.state).resolve()) if args.state else str(Path(tmp) / "demo-state.db"),
             poll_interval=args.interval,
+            tick=args.interval,
             max_item_age=None,  # the bundled stories are from December 2022
         )
         return _start_worker(cfg, once=False, max_cycles=args.cycles)

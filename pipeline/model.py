@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class FeedSpec:
-    """One feed to poll. `name` is the outlet shown to users; `tags` are free-form (e.g. region)."""
+    """One feed to poll. `name` is the outlet shown to users (default: the feed's title); `tags` are free-form
+    (e.g. region); `interval` (seconds) fixes the polling interval instead of adapting it."""
 
     url: str
     name: str
     tags: tuple[str, ...] = ()
+    interval: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

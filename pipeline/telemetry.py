@@ -13,6 +13,8 @@ from typing import Any
 NAMESPACE = "newswatch"
 FEEDS_OK = "feeds_ok"
 FEEDS_FAILED = "feeds_failed"
+FEEDS_NOT_MODIFIED = "feeds_not_modified"
+FEEDS_QUARANTINED = "feeds_quarantined"
 STORIES = "stories"
 ITEMS_SKIPPED = "items_skipped"
 STORIES_NEW = "stories_new"

@@ -8,6 +8,7 @@ file at once (like pySigma's `collect_errors`).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +17,8 @@ import yaml
 from pipeline.errors import Location, Problem
 
 Node = yaml.Node
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class Reader:
@@ -97,6 +100,24 @@ class Reader:
             return None
         if minimum is not None and val < minimum:
             self.error(node, f"{what} must be at least {minimum}, got {val}")
+            return None
+        return float(val)
+
+    def duration(self, node: Node, what: str, *, minimum: float = 0.0) -> float | None:
+        """Seconds: a number, or a string like '90s', '5m', '2h', '1d'."""
+        val = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if isinstance(val, str):
+            m = _DURATION.match(val.strip())
+            if not m:
+                self.error(node, f"{what} must be a number of seconds or a duration like '90s', '5m', '2h', '1d'; "
+                                 f"got '{val}'")
+                return None
+            val = float(m.group(1)) * _UNITS[m.group(2) or "s"]
+        elif isinstance(val, bool) or not isinstance(val, int | float):
+            self.error(node, f"{what} must be a number of seconds or a duration like '5m', not {_kind(node)}")
+            return None
+        if val < minimum:
+            self.error(node, f"{what} must be at least {minimum:g} seconds, got {val:g}")
             return None
         return float(val)
 

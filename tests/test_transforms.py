@@ -20,6 +20,7 @@ from pipeline.demo.server import FeedServer
 from pipeline.model import ClusteredStory, FeedSpec, Match
 from pipeline.rules.loader import load_rules
 from pipeline.rules.transform import MatchRules
+from pipeline.sources.poll import PollSettings
 from pipeline.sources.transform import ReadFeeds
 from tests.unit.test_dedup import demo_stories
 
@@ -29,11 +30,11 @@ def pipeline() -> beam.Pipeline:
     return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions([]))
 
 
-def test_read_feeds_fetches_over_http(demo_feeds: FeedServer) -> None:
+def test_read_feeds_fetches_over_http(demo_feeds: FeedServer, tmp_path: Path) -> None:
     """ReadFeeds fetches each served feed and yields its items as stories."""
     with pipeline() as p:
         stories = (p | beam.Create([FeedSpec(u, "") for u in demo_feeds.urls()])
-                   | ReadFeeds(fetched=1.0, max_age=None))
+                   | ReadFeeds(str(tmp_path / "s.db"), now=1.0, settings=PollSettings(max_age=None)))
         assert_that(stories | beam.Map(lambda s: s.source) | beam.Distinct(), equal_to([
             "Daily Mirror - World News", "inkl - Top stories", "The Kyiv Independent", "World News Digest",
             "World News Wire", "Yahoo News UK"]))
@@ -73,8 +74,8 @@ def test_worker_keeps_last_good_rules_on_broken_edit(tmp_path: Path, demo_feeds:
     rules.mkdir()
     good = (repo / "rules" / "ukraine" / "kherson-evacuation.yaml").read_text(encoding="utf-8")
     (rules / "k.yaml").write_text(good, encoding="utf-8")
-    cfg = WorkerConfig(tuple(FeedSpec(u, "") for u in demo_feeds.urls()), str(rules), str(tmp_path / "s.db"),
-                       poll_interval=0, max_item_age=None)
+    cfg = WorkerConfig(tuple(FeedSpec(u, "", (), 0.01) for u in demo_feeds.urls()), str(rules),
+                       str(tmp_path / "s.db"), tick=0, max_item_age=None)
     worker = Worker(cfg, NotifierSpec("jsonl", str(tmp_path / "out.jsonl")))
     worker.run(once=True)
     (rules / "k.yaml").write_text(good.replace("severity: urgent", "severity: loud"), encoding="utf-8")
@@ -89,8 +90,8 @@ def test_worker_keeps_last_good_rules_on_broken_edit(tmp_path: Path, demo_feeds:
 def test_failed_cycle_does_not_stop_the_worker(tmp_path: Path, demo_feeds: FeedServer, repo: Path,
                                                caplog: pytest.LogCaptureFixture) -> None:
     """A cycle that crashes mid-send is logged; the next cycle delivers the interrupted alert, once."""
-    cfg = WorkerConfig(tuple(FeedSpec(u, "") for u in demo_feeds.urls()), str(repo / "rules"),
-                       str(tmp_path / "s.db"), poll_interval=0, max_item_age=None)
+    cfg = WorkerConfig(tuple(FeedSpec(u, "", (), 0.01) for u in demo_feeds.urls()), str(repo / "rules"),
+                       str(tmp_path / "s.db"), tick=0, max_item_age=None)
     out = tmp_path / "missing" / "out.jsonl"  # the notifier fails until this directory exists
     worker = Worker(cfg, NotifierSpec("jsonl", str(out)))
     with caplog.at_level(logging.WARNING):

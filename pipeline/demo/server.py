@@ -90,7 +90,7 @@ class FeedServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up, as it should
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)

@@ -97,7 +97,9 @@ class Fetcher:
         return FetchResult(url, 0, error=f"more than {self.policy.max_redirects} redirects; fix the feed URL",
                            error_kind="redirects", final_url=current, seconds=time.monotonic() - started)
 
-    def _one(self, url: str, current: str, conditional: dict[str, str], deadline: float) -> FetchResult:
+    def _one(  # noqa: PLR0911 (one return per way a response can end)
+        self, url: str, current: str, conditional: dict[str, str], deadline: float
+    ) -> FetchResult:
         p = self.policy
         if not current.startswith(("http://", "https://")):
             return FetchResult(url, 0, error=f"redirected to a non-HTTP URL {current!r}", error_kind="redirects")
@@ -152,7 +154,7 @@ def _read_capped(resp: urllib3.BaseHTTPResponse, cap: int, deadline: float,
     while True:
         if time.monotonic() > deadline:
             return b"", ("timeout", f"body not complete after {total:g} s (slow or stalled server)")
-        chunk = resp.read1(_CHUNK, decode_content=False)  # type: ignore[attr-defined]
+        chunk = resp.read1(_CHUNK, decode_content=False)
         if not chunk:
             return b"".join(parts), None
         size += len(chunk)

@@ -26,6 +26,7 @@ class ParseResult:
     stories: tuple[Story, ...] = ()
     skipped: Counter[str] = field(default_factory=Counter)
     error: str = ""
+    ttl: float | None = None  # the feed's <ttl>, in seconds
 
 
 def parse_feed(body: bytes, headers: dict[str, str], feed: FeedSpec, fetched: float) -> ParseResult:
@@ -49,7 +50,13 @@ def parse_feed(body: bytes, headers: dict[str, str], feed: FeedSpec, fetched: fl
             skipped[story] += 1
         else:
             stories.append(story)
-    return ParseResult(tuple(stories), skipped)
+    return ParseResult(tuple(stories), skipped, ttl=_ttl(parsed.get("feed", {}).get("ttl", "")))
+
+
+def _ttl(raw: str) -> float | None:
+    """RSS <ttl> is minutes; nonsense is ignored."""
+    raw = str(raw).strip()
+    return float(raw) * 60 if raw.isdigit() and 0 < int(raw) < 100_000 else None
 
 
 def drop_old(result: ParseResult, oldest: float) -> ParseResult:
@@ -59,7 +66,7 @@ def drop_old(result: ParseResult, oldest: float) -> ParseResult:
         return result
     skipped = result.skipped.copy()
     skipped["published before max_item_age_hours"] += len(result.stories) - len(keep)
-    return ParseResult(keep, skipped, result.error)
+    return ParseResult(keep, skipped, result.error, result.ttl)
 
 
 def _host(url: str) -> str:

@@ -1,10 +1,16 @@
-"""ReadFeeds: FeedSpec -> Story over HTTP; ReadFeedFiles: local files -> Story (backtest). Errors are logged."""
+"""ReadFeeds: due FeedSpecs -> new Stories, polling politely; ReadFeedFiles: local files -> Stories (backtest).
+
+Feeds are grouped into shards by host (one shard on the local runner) and each shard is polled by a thread
+pool under per-host limits. Each feed's new state (validators, body hash, schedule, health) is *staged* in the
+store; the worker commits it at the end of the cycle together with the cycle's stories.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,74 +19,105 @@ from apache_beam.metrics import Metrics
 
 from pipeline import telemetry as t
 from pipeline.model import FeedSpec, Story
-from pipeline.sources.fetch import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, fetch
-from pipeline.sources.parse import ParseResult, drop_old, parse_feed
+from pipeline.shutdown import STOP
+from pipeline.sources.fetch import Fetcher
+from pipeline.sources.parse import ParseResult, parse_feed
+from pipeline.sources.poll import PollResult, PollSettings, host_of, poll_all
+from pipeline.sources.schedule import FeedState
+from pipeline.state.sqlite import SqliteStore
 
 log = logging.getLogger("newswatch.sources")
 
 
-class _Counted(beam.DoFn):  # type: ignore[misc]
-    def __init__(self) -> None:
-        self.ok = Metrics.counter(t.NAMESPACE, t.FEEDS_OK)
-        self.failed = Metrics.counter(t.NAMESPACE, t.FEEDS_FAILED)
-        self.stories = Metrics.counter(t.NAMESPACE, t.STORIES)
-        self.skipped = Metrics.counter(t.NAMESPACE, t.ITEMS_SKIPPED)
+class _PollShardFn(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, state_path: str, now: float, settings: PollSettings) -> None:
+        self.state_path, self.now, self.settings = state_path, now, settings
+        self.counters = {name: Metrics.counter(t.NAMESPACE, name) for name in (
+            t.FEEDS_OK, t.FEEDS_FAILED, t.FEEDS_NOT_MODIFIED, t.FEEDS_QUARANTINED, t.STORIES, t.ITEMS_SKIPPED)}
 
-    def emit(self, where: str, result: ParseResult) -> Iterator[Story]:
-        if result.error:
-            self.failed.inc()
-            log.warning("feed %s: %s", where, result.error)
-            return
-        self.ok.inc()
-        for reason, n in result.skipped.items():
-            self.skipped.inc(n)
-            log.info("feed %s: skipped %d item(s): %s", where, n, reason)
-        self.stories.inc(len(result.stories))
-        yield from result.stories
+    def setup(self) -> None:
+        self.store = SqliteStore(self.state_path)
+        s = self.settings
+        self.fetcher = Fetcher(s.fetch, pool_size=max(2, s.per_host))
 
+    def process(self, shard: tuple[int, Iterable[FeedSpec]]) -> Iterator[Story]:
+        feeds = list(shard[1])
+        states = self.store.feed_states([f.url for f in feeds])
+        pairs = [(f, states.get(f.url) or FeedState(f.url)) for f in feeds]
+        s = self.settings
+        for res in poll_all(pairs, self.fetcher, self.now, s.schedule, workers=s.workers, per_host=s.per_host,
+                            spacing=s.spacing, max_age=s.max_age, use_validators=s.use_validators,
+                            stop=STOP.is_set):
+            self.store.stage_feed_state(res.state)
+            self._record(res)
+            yield from res.stories
 
-class _FetchParseFn(_Counted):
-    def __init__(self, fetched: float, timeout: float, max_bytes: int, max_age: float | None) -> None:
-        super().__init__()
-        self.fetched, self.timeout, self.max_bytes, self.max_age = fetched, timeout, max_bytes, max_age
+    def _record(self, res: PollResult) -> None:
+        c = self.counters
+        out = res.outcome
+        if out.ok:
+            c[t.FEEDS_OK].inc()
+            if out.unchanged:
+                c[t.FEEDS_NOT_MODIFIED].inc()
+        else:
+            c[t.FEEDS_FAILED].inc()
+            if res.state.quarantined:
+                c[t.FEEDS_QUARANTINED].inc()
+            level = logging.WARNING if res.state.failures in (1, self.settings.schedule.quarantine_after) else \
+                logging.INFO
+            log.log(level, "feed %s: %s (%s; next try in %.0f s)", res.feed.url, out.error, res.reason,
+                    res.state.next_due - self.now)
+        if res.reason == "recovered":
+            log.warning("feed %s: recovered", res.feed.url)
+        if res.moved_to:
+            log.warning("feed %s moved permanently to %s; polling the new URL (update the config)",
+                        res.feed.url, res.moved_to)
+        c[t.STORIES].inc(len(res.stories))
+        for reason, n in res.skipped.items():
+            c[t.ITEMS_SKIPPED].inc(n)
+            log.info("feed %s: skipped %d item(s): %s", res.feed.url, n, reason)
 
-    def process(self, feed: FeedSpec) -> Iterator[Story]:
-        got = fetch(feed.url, timeout=self.timeout, max_bytes=self.max_bytes)
-        result = ParseResult(error=got.error) if got.error else parse_feed(got.body, got.headers, feed, self.fetched)
-        if self.max_age is not None:
-            result = drop_old(result, self.fetched - self.max_age)
-        yield from self.emit(feed.url, result)
+    def teardown(self) -> None:
+        self.fetcher.close()
+        self.store.close()
 
 
 class ReadFeeds(beam.PTransform):  # type: ignore[misc]
-    """Fetch and parse each feed; every story of this cycle carries `fetched` (the cycle's start time)."""
+    """Poll the given (due) feeds; emit their new stories, `fetched` = the cycle's start time `now`."""
 
-    def __init__(self, fetched: float, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAULT_MAX_BYTES,
-                 max_age: float | None = None) -> None:
+    def __init__(self, state_path: str, now: float, settings: PollSettings | None = None) -> None:
         super().__init__()
-        self.fetched, self.timeout, self.max_bytes, self.max_age = fetched, timeout, max_bytes, max_age
+        self.state_path, self.now, self.settings = state_path, now, settings or PollSettings()
 
     def expand(self, feeds: beam.PCollection) -> beam.PCollection:
-        fn = _FetchParseFn(self.fetched, self.timeout, self.max_bytes, self.max_age)
-        return feeds | "FetchAndParse" >> beam.ParDo(fn)
+        shards = max(1, self.settings.shards)
+        return (
+            feeds
+            | "KeyByHostShard" >> beam.Map(lambda f: (zlib.crc32(host_of(f.url).encode()) % shards, f))
+            | "GroupByShard" >> beam.GroupByKey()
+            | "PollShard" >> beam.ParDo(_PollShardFn(self.state_path, self.now, self.settings))
+        )
 
 
-class _ReadFileFn(_Counted):
+class _ReadFileFn(beam.DoFn):  # type: ignore[misc]
     def __init__(self, cycle: float, now: float) -> None:
-        super().__init__()
         self.cycle, self.now = cycle, now
+        self.stories = Metrics.counter(t.NAMESPACE, t.STORIES)
+        self.failed = Metrics.counter(t.NAMESPACE, t.FEEDS_FAILED)
 
     def process(self, path: str) -> Iterator[Story]:
         try:
-            body = Path(path).read_bytes()
+            result = parse_feed(Path(path).read_bytes(), {}, FeedSpec(Path(path).resolve().as_uri(), ""), self.now)
         except OSError as e:
-            yield from self.emit(path, ParseResult(error=f"cannot read file: {e}"))
+            result = ParseResult(error=f"cannot read file: {e}")
+        if result.error:
+            self.failed.inc()
+            log.warning("feed file %s: %s", path, result.error)
             return
-        feed = FeedSpec(url=Path(path).resolve().as_uri(), name="")
-        for story in self.emit(path, parse_feed(body, {}, feed, self.now)):
+        self.stories.inc(len(result.stories))
+        for story in result.stories:
             # Replay as if polled every `cycle` seconds: a story is "fetched" at the first poll after publication.
-            polled = math.ceil(story.published / self.cycle) * self.cycle
-            yield replace(story, fetched=polled)
+            yield replace(story, fetched=math.ceil(story.published / self.cycle) * self.cycle)
 
 
 class ReadFeedFiles(beam.PTransform):  # type: ignore[misc]

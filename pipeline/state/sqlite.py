@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from pipeline.model import Alert, ClusterRecord, alert_from_dict, alert_to_dict
+from pipeline.sources.schedule import FeedState
 from pipeline.state.store import AlertHistory
 
 SCHEMA = """
@@ -28,6 +30,8 @@ CREATE TABLE IF NOT EXISTS alerts (
   attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, channel_id TEXT, ts TEXT);
 CREATE INDEX IF NOT EXISTS alerts_rule_cluster ON alerts(rule_id, cluster_id);
 CREATE INDEX IF NOT EXISTS alerts_unsent ON alerts(status) WHERE status != 'sent';
+CREATE TABLE IF NOT EXISTS feeds (url TEXT PRIMARY KEY, state TEXT NOT NULL, next_due REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS feeds_staged (url TEXT PRIMARY KEY, state TEXT NOT NULL, next_due REAL NOT NULL);
 """
 
 
@@ -85,15 +89,43 @@ class SqliteStore:
             (story_id, cluster_id, canonical_url, guid, now),
         )
 
-    def mark_processed(self) -> int:
-        return self._exec("UPDATE stories SET processed = 1 WHERE processed = 0").rowcount
-
     def gc(self, now: float, cluster_window: float, seen_retention: float) -> int:
         with self._lock, self._db:
             n = self._db.execute("DELETE FROM clusters WHERE last_seen < ?", (now - cluster_window,)).rowcount
             n += self._db.execute(
                 "DELETE FROM stories WHERE seen_at < ? AND processed = 1", (now - seen_retention,)
             ).rowcount
+        return n
+
+    # --- feeds: validators, health, schedule (staged during a cycle, committed at its end) ---
+    def feed_states(self, urls: list[str]) -> dict[str, FeedState]:
+        out: dict[str, FeedState] = {}
+        for i in range(0, len(urls), 500):
+            chunk = urls[i : i + 500]
+            marks = ",".join("?" * len(chunk))  # placeholders only; values are bound
+            rows = self._exec(f"SELECT state FROM feeds WHERE url IN ({marks})", tuple(chunk)).fetchall()  # noqa: S608
+            for (raw,) in rows:
+                st = _feed_state(raw)
+                out[st.url] = st
+        return out
+
+    def all_feed_states(self) -> list[FeedState]:
+        return [_feed_state(r[0]) for r in self._exec("SELECT state FROM feeds ORDER BY url").fetchall()]
+
+    def stage_feed_state(self, state: FeedState) -> None:
+        self._exec("INSERT OR REPLACE INTO feeds_staged VALUES (?,?,?)",
+                   (state.url, json.dumps(asdict(state)), state.next_due))
+
+    def discard_staged(self) -> None:
+        self._exec("DELETE FROM feeds_staged")
+
+    def commit_cycle(self) -> int:
+        """Atomically: staged feed states become current and the cycle's stories are marked processed."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT OR REPLACE INTO feeds SELECT * FROM feeds_staged")
+            self._db.execute("DELETE FROM feeds_staged")
+            n = self._db.execute("UPDATE stories SET processed = 1 WHERE processed = 0").rowcount
         return n
 
     # --- alert ledger ---
@@ -161,3 +193,9 @@ def _cluster(r: Any) -> ClusterRecord:
         id=r[0], title=r[1], link=r[2], norm_title=r[3], lead=r[4], sources=tuple(json.loads(r[5])),
         first_seen=float(r[6]), last_seen=float(r[7]), size=int(r[8]),
     )
+
+
+def _feed_state(raw: str) -> FeedState:
+    d = json.loads(raw)
+    d["item_ids"] = tuple(d.get("item_ids", ()))
+    return FeedState(**d)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pipeline.model import Alert, ClusterRecord
+from pipeline.sources.schedule import FeedState
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +38,23 @@ class Store(Protocol):
     def assign(self, story_id: str, cluster_id: str, canonical_url: str, guid: str, now: float) -> None:
         """Record that a story belongs to a cluster (not yet processed by the alert stages)."""
 
-    def mark_processed(self) -> int:
-        """Mark every assigned story processed: called after a cycle's alerts are safely in the outbox."""
+    def commit_cycle(self) -> int:
+        """End of a cycle, atomically: staged feed states become current, assigned stories become processed.
+
+        Called only after every alert decision of the cycle is in the outbox, so a crash before it replays the
+        cycle (the feeds are fetched again without the new validators) instead of losing its alerts.
+        """
+
+    # --- feeds ---
+    def feed_states(self, urls: list[str]) -> dict[str, FeedState]: ...
+
+    def all_feed_states(self) -> list[FeedState]: ...
+
+    def stage_feed_state(self, state: FeedState) -> None:
+        """Record a feed's new state for this cycle (current only after `commit_cycle`)."""
+
+    def discard_staged(self) -> None:
+        """Forget staged states of a cycle that did not finish."""
 
     def gc(self, now: float, cluster_window: float, seen_retention: float) -> int:
         """Delete clusters idle longer than `cluster_window` and story ids older than `seen_retention`."""

@@ -70,7 +70,7 @@ def test_processed_story_is_not_emitted_again_after_restart(tmp_path: Path) -> N
     store = SqliteStore(path)
     replay = Deduper(store).add(make_story("Ten word headline about a flood in the river valley", source="A"))
     assert replay is not None and replay.reason == Reason.REPLAY.value and replay.cluster.id == first.cluster.id
-    store.mark_processed()
+    store.commit_cycle()
     assert Deduper(store).add(make_story("Ten word headline about a flood in the river valley", source="A")) is None
     store.close()
 
@@ -80,7 +80,7 @@ def test_later_outlet_joins_existing_cluster(store: SqliteStore) -> None:
     d = Deduper(store)
     for s in demo_stories(fetched=1000.0):
         d.add(s)
-    store.mark_processed()
+    store.commit_cycle()
     d2 = Deduper(store)
     new = [o for s in demo_stories(fetched=2000.0, later=True) if (o := d2.add(s))]
     assert len(new) == 1
