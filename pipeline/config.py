@@ -12,7 +12,7 @@
     poll_interval: 5m               # first interval of a new feed, before its rate is known (default 5m)
     dedup_window_hours: 72          # how long a story cluster stays open for new members
     max_item_age_hours: 72          # ignore items published longer ago (no flood of old news); 0 = off
-    fetch_timeout: 15               # seconds per HTTP read
+    fetch_timeout: 15               # seconds per HTTP read (a whole response gets 4x this)
     polling:                        # all optional
       tick: 30s                     # how often the worker looks for due feeds
       min_interval: 2m              # adaptive interval bounds
@@ -69,7 +69,7 @@ class WorkerConfig:
         """Polling settings with the top-level knobs applied."""
         p = self.polling
         return replace(p, max_age=self.max_item_age,
-                       fetch=replace(p.fetch, read_timeout=self.fetch_timeout),
+                       fetch=replace(p.fetch, read_timeout=self.fetch_timeout, total_timeout=4 * self.fetch_timeout),
                        schedule=replace(p.schedule, default_interval=self.poll_interval))
 
 

@@ -9,6 +9,7 @@ validators (ETag / 304), delays before the headers, and bodies streamed in chunk
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -61,6 +62,12 @@ class FeedServer:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                try:
+                    self._answer()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up, as it should
+
+            def _answer(self) -> None:
                 path = self.path.split("?", 1)[0]
                 with server._lock:
                     n = server.hits.get(path, 0)
@@ -81,19 +88,16 @@ class FeedServer:
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.close_connection = True
-                try:
-                    for chunk in resp.body:
-                        self.wfile.write(chunk)
-                        self.wfile.flush()
-                        if resp.chunk_delay:
-                            time.sleep(resp.chunk_delay)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up, as it should
+                for chunk in resp.body:
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                    if resp.chunk_delay:
+                        time.sleep(resp.chunk_delay)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd = _QuietServer((host, port), Handler)
         self.httpd.daemon_threads = True
         self.httpd.request_queue_size = 128
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="feed-server", daemon=True)
@@ -128,6 +132,16 @@ class FeedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up early (as a fetcher with caps and deadlines does) are not errors."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 def static(body: bytes, status: int = 200, **headers: str) -> Route:
