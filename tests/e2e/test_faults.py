@@ -4,9 +4,9 @@ bounded, broken feeds back off and recover by themselves."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 import resource
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.alerts.notifier import NotifierSpec
