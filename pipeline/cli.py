@@ -18,6 +18,7 @@ examples:
   newswatch run --config deploy/worker.example.yaml --once
   newswatch backtest --feeds feeds/ --rules rules/ --out alerts.jsonl
   newswatch rules check rules/
+  newswatch feeds status --config deploy/worker.example.yaml
 
 environment:
   SLACK_BOT_TOKEN     send alerts to Slack (chat.postMessage) instead of printing them
@@ -65,6 +66,15 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--cycle-minutes", type=float, default=15.0, help="simulated poll interval (default 15)")
     bt.add_argument("--channel", default="#newswatch", help="default Slack channel recorded in alerts")
 
+    feeds = sub.add_parser("feeds", help="inspect feeds")
+    fsub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="SUBCOMMAND")
+    status = fsub.add_parser("status", help="per-feed health: last success, errors, interval, quarantine",
+                             description="Reads the worker's state file and prints, per configured feed: status "
+                                         "(ok / failing / quarantined / never polled), last success, consecutive "
+                                         "failures, current interval, items per day, next poll and last error.")
+    status.add_argument("--config", required=True, help="worker config YAML")
+    status.add_argument("--json", action="store_true", help="one JSON object per feed instead of a table")
+
     rules = sub.add_parser("rules", help="work with rule files")
     rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="SUBCOMMAND")
     check = rsub.add_parser("check", help="validate rule files and run their examples", description=(
@@ -79,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     if args.command == "rules":
         return _rules_check(args.dir)
+    if args.command == "feeds":
+        return _feeds_status(args)
     if args.command == "backtest":
         return _backtest(args)
     if args.command == "run":
@@ -100,6 +112,36 @@ def _rules_check(directory: str) -> int:
         print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
         return 1
     print(f"ok: {len(loaded.rules)} rule(s) in {len(loaded.files)} file(s), {n_ex} example(s) pass")
+    return 0
+
+
+def _feeds_status(args: argparse.Namespace) -> int:
+    import time
+
+    from pipeline.config import load_config
+    from pipeline.errors import ConfigError
+    from pipeline.sources.status import render_table, status_rows
+    from pipeline.state.sqlite import SqliteStore
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(f"{e}\nconfig is invalid; fix the lines above", file=sys.stderr)
+        return 2
+    if not Path(cfg.state_path).exists():
+        print(f"{cfg.state_path}: no state file yet; start the worker first (newswatch run --config "
+              f"{args.config})", file=sys.stderr)
+        return 1
+    store = SqliteStore(cfg.state_path)
+    states = store.feed_states([f.url for f in cfg.feeds])
+    store.close()
+    now = time.time()
+    rows = status_rows(cfg.feeds, states, now)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+    else:
+        print(render_table(rows, now))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -118,3 +119,54 @@ def test_sigterm_mid_run_then_restart_posts_each_alert_once(repo: Path, tmp_path
     finally:
         server.stop()
         slack.stop()
+
+
+def test_feeds_status_shows_health(repo: Path, tmp_path: Path) -> None:
+    """After a cycle, `feeds status` lists the failing feed first with its error, then the healthy one."""
+    good = (repo / "pipeline" / "demo" / "feeds" / "daily-mirror.xml").read_bytes()
+    with FeedServer({"/good.xml": static(good), "/bad.xml": static(b"x", status=500)}) as server:
+        cfg = tmp_path / "w.yaml"
+        cfg.write_text(f"feeds:\n  - url: {server.base_url}/good.xml\n    name: Good\n"
+                       f"  - url: {server.base_url}/bad.xml\n    name: Bad\n  - url: {server.base_url}/new.xml\n"
+                       f"rules: {repo / 'rules'}\nstate: s.db\nmax_item_age_hours: 0\n", encoding="utf-8")
+        assert newswatch("feeds", "status", "--config", str(cfg)).returncode == 1  # no state yet: says so
+        assert newswatch("run", "--config", str(cfg), "--once").returncode == 0
+    table = newswatch("feeds", "status", "--config", str(cfg))
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].startswith("FEED") and lines[1].startswith("Bad") and "failing" in lines[1]
+    assert "HTTP 500" in lines[1] and "Good" in lines[3] and " ok " in lines[3]
+    assert lines[-1] == "3 feeds: 2 failing, 1 ok"
+    rows = [json.loads(x) for x in newswatch("feeds", "status", "--config", str(cfg), "--json").stdout.splitlines()]
+    assert {r["feed"]: r["status"] for r in rows}[f"{server.base_url}/new.xml"] == "failing"  # 404
+    assert {r["feed"]: r["failures"] for r in rows}["Bad"] == 1
+
+
+def test_feed_list_is_reloaded_without_restart(repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Adding a feed to the config is picked up by the running worker; a broken edit keeps the last good list."""
+    from pipeline.alerts.notifier import NotifierSpec
+    from pipeline.app import Worker
+    from pipeline.config import load_config
+
+    feeds_dir = repo / "pipeline" / "demo" / "feeds"
+    routes = {f"/{p.name}": static(p.read_bytes()) for p in feeds_dir.glob("*.xml")}
+    with FeedServer(routes) as server:
+        cfg_path = tmp_path / "w.yaml"
+        feeds_path = tmp_path / "feeds.yaml"
+        cfg_path.write_text(f"feeds: feeds.yaml\nrules: {repo / 'rules'}\nstate: s.db\nmax_item_age_hours: 0\n"
+                            "polling: {tick: 0.1}\n", encoding="utf-8")
+        feeds_path.write_text(f"- url: {server.base_url}/daily-mirror.xml\n", encoding="utf-8")
+        worker = Worker(load_config(cfg_path), NotifierSpec("jsonl", str(tmp_path / "out.jsonl")))
+        worker.run(once=True)
+        time.sleep(0.01)
+        feeds_path.write_text(f"- url: {server.base_url}/daily-mirror.xml\n- url: {server.base_url}/inkl.xml\n",
+                              encoding="utf-8")
+        worker.run(once=True)
+        assert server.hits.get("/inkl.xml") == 1
+        time.sleep(0.01)
+        feeds_path.write_text(f"- url: {server.base_url}/daily-mirror.xml\n- urll: oops\n", encoding="utf-8")
+        with caplog.at_level(logging.ERROR):
+            worker.run(once=True)
+        assert "keeping the last good feeds list" in caplog.text
+        assert f"{feeds_path}:2: unknown key 'urll' in a feed; did you mean 'url'?" in caplog.text
+        assert len(worker.cfg.feeds) == 2 and server.hits.get("/inkl.xml") == 2
