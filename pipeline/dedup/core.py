@@ -75,6 +75,14 @@ def decide(title_n: str, lead_n: str, candidates: list[ClusterRecord], th: Thres
     return best
 
 
+def fingerprint(title_n: str, lead_n: str, min_words: int = 8) -> str:
+    """Content fingerprint of a story (normalized headline and lead); '' when there is too little text to
+    tell two items apart (a bare "Live updates" headline is not an identity)."""
+    if len(title_n.split()) + len(lead_n.split()) < min_words:
+        return ""
+    return hashlib.sha1(f"{title_n}\n{lead_n}".encode(), usedforsecurity=False).hexdigest()[:20]
+
+
 class Deduper:
     """Assigns stories, in arrival order, to clusters kept in `store` for `window` seconds."""
 
@@ -96,6 +104,13 @@ class Deduper:
             return None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
         url = canonical_url(story.link)
         title_n, lead_n = norm_title(story.title), lead(story.summary)
+        fp = fingerprint(title_n, lead_n)
+        twin = self.store.twin(story.feed_url, story.guid, url, fp)
+        if twin is not None:  # the same item again with a regenerated GUID, a new link form, or both
+            cid, processed = twin
+            self.store.assign(story.id, cid, url, story.guid, now, story.feed_url, fp, processed)
+            cluster = None if processed else self.store.get_cluster(cid)
+            return None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
         same = self.store.cluster_for_identity(url, story.guid)
         cluster = self.store.get_cluster(same) if same else None
         if cluster is not None:
@@ -111,6 +126,6 @@ class Deduper:
             sources = cluster.sources if story.source in cluster.sources else (*cluster.sources, story.source)
             cluster = replace(cluster, sources=sources, last_seen=max(cluster.last_seen, now), size=cluster.size + 1)
         self.store.save_cluster(cluster)
-        self.store.assign(story.id, cluster.id, url, story.guid, now)
+        self.store.assign(story.id, cluster.id, url, story.guid, now, story.feed_url, fp)
         self._recent[cluster.id] = cluster
         return ClusteredStory(story, cluster.info(), decision.reason.value, decision.score)

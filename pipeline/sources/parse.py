@@ -16,7 +16,11 @@ import feedparser
 
 from pipeline.model import FeedSpec, Story
 
-TRACKING_PARAMS = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|ref|src)$", re.IGNORECASE)
+TRACKING_PARAMS = re.compile(
+    r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|yclid|mc_cid|mc_eid|ocid|cmpid|ref|ref_src|src|source|"
+    r"at_medium|at_campaign|ito|smid|guccounter|amp|outputtype|__twitter_impression)$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +99,19 @@ def _story(entry: Any, source: str, feed_url: str, fetched: float) -> Story | st
 
 
 def canonical_url(url: str) -> str:
-    """Lowercase scheme-less host, no fragment, no tracking parameters, no trailing slash: one story, one URL."""
+    """One story, one URL: no scheme (http == https), lower-case host without `www.`/`amp.`/`m.`, no fragment,
+    no tracking parameters, no AMP variant (`/amp`, `.amp.html`), no trailing slash."""
     if not url:
         return ""
     parts = urllib.parse.urlsplit(url.strip())
     if not parts.netloc:
         return ""
-    host = parts.netloc.lower().removeprefix("www.")
+    host = parts.netloc.lower().removesuffix(":80").removesuffix(":443")
+    host = re.sub(r"^(www|amp|m)\.", "", host)
     query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
              if not TRACKING_PARAMS.match(k)]
-    path = parts.path.rstrip("/") or "/"
+    path = re.sub(r"\.amp(\.html?)?$", r"\1", parts.path)
+    path = re.sub(r"/amp/?$", "", path).rstrip("/") or "/"
     q = urllib.parse.urlencode(sorted(query))
     return f"{host}{path}" + (f"?{q}" if q else "")
 

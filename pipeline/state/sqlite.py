@@ -13,6 +13,7 @@ from pipeline.model import Alert, ClusterRecord, alert_from_dict, alert_to_dict
 from pipeline.sources.schedule import FeedState
 from pipeline.state.store import AlertHistory
 
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (
   id TEXT PRIMARY KEY, title TEXT NOT NULL, link TEXT NOT NULL, norm_title TEXT NOT NULL, lead TEXT NOT NULL,
@@ -20,9 +21,10 @@ CREATE TABLE IF NOT EXISTS clusters (
 CREATE INDEX IF NOT EXISTS clusters_last_seen ON clusters(last_seen);
 CREATE TABLE IF NOT EXISTS stories (
   id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, canonical_url TEXT NOT NULL, guid TEXT NOT NULL,
-  seen_at REAL NOT NULL, processed INTEGER NOT NULL DEFAULT 0);
+  seen_at REAL NOT NULL, processed INTEGER NOT NULL DEFAULT 0, feed_url TEXT NOT NULL, fingerprint TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS stories_url ON stories(canonical_url);
 CREATE INDEX IF NOT EXISTS stories_guid ON stories(guid);
+CREATE INDEX IF NOT EXISTS stories_fp ON stories(fingerprint);
 CREATE INDEX IF NOT EXISTS stories_unprocessed ON stories(processed) WHERE processed = 0;
 CREATE TABLE IF NOT EXISTS alerts (
   key TEXT PRIMARY KEY, rule_id TEXT NOT NULL, cluster_id TEXT NOT NULL, kind TEXT NOT NULL,
@@ -46,7 +48,14 @@ class SqliteStore:
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        tables = self._db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        if tables and version != SCHEMA_VERSION:
+            self._db.close()
+            raise RuntimeError(f"{self.path}: state file has schema version {version}, this newswatch needs "
+                               f"{SCHEMA_VERSION}; move the file aside to start fresh")
         self._db.executescript(SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -83,10 +92,20 @@ class SqliteStore:
              c.last_seen, c.size),
         )
 
-    def assign(self, story_id: str, cluster_id: str, canonical_url: str, guid: str, now: float) -> None:
+    def twin(self, feed_url: str, guid: str, canonical_url: str, fingerprint: str) -> tuple[str, bool] | None:
+        row = self._exec(
+            "SELECT cluster_id, processed FROM stories WHERE feed_url = ? AND ((guid = ? AND guid != '') OR "
+            "(canonical_url = ? AND canonical_url != '') OR (fingerprint = ? AND fingerprint != '')) LIMIT 1",
+            (feed_url, guid, canonical_url, fingerprint),
+        ).fetchone()
+        return (row[0], bool(row[1])) if row else None
+
+    def assign(self, story_id: str, cluster_id: str, canonical_url: str, guid: str, now: float,
+               feed_url: str = "", fingerprint: str = "", processed: bool = False) -> None:
         self._exec(
-            "INSERT OR IGNORE INTO stories (id, cluster_id, canonical_url, guid, seen_at) VALUES (?,?,?,?,?)",
-            (story_id, cluster_id, canonical_url, guid, now),
+            "INSERT OR IGNORE INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, feed_url, "
+            "fingerprint) VALUES (?,?,?,?,?,?,?,?)",
+            (story_id, cluster_id, canonical_url, guid, now, int(processed), feed_url, fingerprint),
         )
 
     def gc(self, now: float, cluster_window: float, seen_retention: float) -> int:

@@ -35,8 +35,13 @@ class Store(Protocol):
 
     def save_cluster(self, cluster: ClusterRecord) -> None: ...
 
-    def assign(self, story_id: str, cluster_id: str, canonical_url: str, guid: str, now: float) -> None:
-        """Record that a story belongs to a cluster (not yet processed by the alert stages)."""
+    def twin(self, feed_url: str, guid: str, canonical_url: str, fingerprint: str) -> tuple[str, bool] | None:
+        """(cluster id, processed) of a story of the same feed with the same GUID, canonical URL or content
+        fingerprint: the same item republished with a new GUID or link."""
+
+    def assign(self, story_id: str, cluster_id: str, canonical_url: str, guid: str, now: float,
+               feed_url: str = "", fingerprint: str = "", processed: bool = False) -> None:
+        """Record that a story belongs to a cluster (`processed` once the alert stages are done with it)."""
 
     def commit_cycle(self) -> int:
         """End of a cycle, atomically: staged feed states become current, assigned stories become processed.

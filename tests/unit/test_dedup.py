@@ -95,3 +95,27 @@ def test_clusters_expire_after_window(store: SqliteStore) -> None:
     b = Deduper(store, window=3600).add(s2)
     assert a and b and a.cluster.id != b.cluster.id
     assert store.gc(now=10_000.0, cluster_window=3600, seen_retention=10**9) == 1
+
+
+def test_regenerated_guid_or_new_link_form_is_not_a_new_story(store: SqliteStore) -> None:
+    """The same item with a new GUID, or its link moved to https with tracking added, is not new again."""
+    text = "Floodwaters reached the town centre overnight and hundreds of residents were moved to shelters."
+    first = make_story("Flood reaches town centre as residents moved out", text, "A", guid="g1",
+                       link="http://news.example/flood", sid="s1")
+    assert Deduper(store).add(first) is not None
+    store.commit_cycle()
+    new_guid = make_story(first.title, text, "A", guid="g2-regenerated", link="http://news.example/flood", sid="s2")
+    new_link = make_story(first.title, text, "A", guid="g1", link="https://www.news.example/flood/?utm_source=x",
+                          sid="s3")
+    rewritten = make_story(first.title, text, "A", guid="g3", link="https://news.example/flood.amp.html", sid="s4")
+    d = Deduper(store)
+    assert [d.add(s) for s in (new_guid, new_link, rewritten)] == [None, None, None]
+
+
+def test_generic_short_items_are_not_twins(store: SqliteStore) -> None:
+    """Two different 'Live updates' items without text are not the same item by fingerprint."""
+    d = Deduper(store)
+    a = d.add(make_story("Live updates", "", "A", sid="a1"))
+    store.commit_cycle()
+    b = d.add(make_story("Live updates", "", "A", sid="a2"))
+    assert a is not None and b is not None

@@ -61,3 +61,13 @@ def test_canonical_url_drops_tracking_and_fragment() -> None:
 def test_clean_text_keeps_paragraph_breaks() -> None:
     """Tags become line breaks, entities are decoded, scripts dropped."""
     assert clean_text("<p>A &amp; B</p><script>x()</script><p>C</p>") == "A & B\nC"
+
+
+def test_canonical_url_folds_amp_and_mobile_variants() -> None:
+    """AMP and mobile variants of a link canonicalize to the article URL."""
+    base = canonical_url("https://news.example/world/story-1")
+    for variant in ("https://amp.news.example/world/story-1", "https://news.example/world/story-1/amp/",
+                    "http://m.news.example/world/story-1?amp=1", "https://news.example/world/story-1.amp",
+                    "https://news.example:443/world/story-1?outputType=amp#comments"):
+        assert canonical_url(variant) == base, variant
+    assert canonical_url("https://news.example/a.amp.html") == "news.example/a.html"
