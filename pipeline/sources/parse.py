@@ -141,14 +141,22 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+_MARKUP = re.compile(r"<[a-zA-Z/!][^>]*>|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);")
+
+
 def clean_text(raw: str) -> str:
-    """HTML or plain text -> plain text: tags dropped, entities decoded, blank runs collapsed, lines kept."""
+    """HTML or plain text -> plain text: tags dropped, entities decoded, blank runs collapsed, lines kept.
+
+    Double-escaped HTML (`&lt;b&gt;` in a plain-text title, a common publisher bug) gets a second pass.
+    """
     if not raw:
         return ""
     text = raw
-    if "<" in raw or "&" in raw:
+    for _ in range(2):
+        if not _MARKUP.search(text):
+            break
         parser = _TextExtractor()
-        parser.feed(raw)
+        parser.feed(text)
         parser.close()
         text = html.unescape("".join(parser.parts))
     lines = (re.sub(r"[ \t\r\f\v\u00a0]+", " ", line).strip() for line in text.split("\n"))

@@ -77,7 +77,8 @@ def poll_feed(feed: FeedSpec, state: FeedState, fetcher: Fetcher, now: float, po
     body_hash = hashlib.sha1(got.body, usedforsecurity=False).hexdigest()
     if use_validators and body_hash == state.body_hash:
         return done(fresh, Outcome(True, 200, unchanged=True, retry_after=retry, max_age=cache), "unchanged-body")
-    parsed = parse_feed(got.body, {**got.headers, "content-location": got.final_url or url}, feed, now)
+    # Relative links resolve against the server's Content-Location if it sent one, else the URL fetched.
+    parsed = parse_feed(got.body, {"content-location": got.final_url or url, **got.headers}, feed, now)
     if parsed.error:
         return done(state, Outcome(False, got.status, parsed.error, "not-feed"))
     if max_age is not None:
