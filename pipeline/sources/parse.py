@@ -63,6 +63,48 @@ def _ttl(raw: str) -> float | None:
     return float(raw) * 60 if raw.isdigit() and 0 < int(raw) < 100_000 else None
 
 
+_ITEM_BLOCK = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?(?:item|entry))[\s>].*?</\1\s*>", re.DOTALL)
+_CDATA = re.compile(rb"<!\[CDATA\[.*?\]\]>", re.DOTALL)
+_ITEM_TAG = re.compile(rb"</?(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>/]")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemBlocks:
+    """A feed document cut into its item/entry elements, byte for byte: head + blocks (with the text between
+    them) + tail. `keys` identify each block's bytes."""
+
+    head: bytes
+    blocks: tuple[bytes, ...]
+    tail: bytes
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(hashlib.sha1(b, usedforsecurity=False).hexdigest()[:16] for b in self.blocks)
+
+    def only(self, wanted: set[int]) -> bytes:
+        """The document with just the blocks at these positions (the head carries the namespaces,
+        encoding, xml:base and feed-level elements, so each kept item parses as it would in full)."""
+        return self.head + b"".join(b for i, b in enumerate(self.blocks) if i in wanted) + self.tail
+
+
+def split_items(body: bytes) -> ItemBlocks | None:
+    """Cut a feed into item blocks with a fast scan, or None when that is not safe (nothing found, or item tags
+    inside CDATA where a regex cannot tell them from real ones): then the caller parses the whole document."""
+    if any(_ITEM_TAG.search(m.group(0)) for m in _CDATA.finditer(body)):
+        return None
+    spans = [m.span() for m in _ITEM_BLOCK.finditer(body)]
+    if not spans:
+        return None
+    blocks = []
+    for i, (start, end) in enumerate(spans):
+        stop = spans[i + 1][0] if i + 1 < len(spans) else end
+        blocks.append(body[start:stop])  # the block plus the whitespace or comments after it
+    head, tail = body[: spans[0][0]], body[spans[-1][1] :]
+    if _ITEM_TAG.search(head) or _ITEM_TAG.search(tail):
+        return None  # unbalanced or nested items: not a shape we cut safely
+    return ItemBlocks(head, tuple(blocks), tail)
+
+
 def drop_old(result: ParseResult, oldest: float) -> ParseResult:
     """Skip stories published before `oldest` (a dateless story's fallback date is its fetch time: kept)."""
     keep = tuple(s for s in result.stories if s.published >= oldest)

@@ -43,7 +43,7 @@ class FeedState:
     etag: str = ""
     last_modified: str = ""
     body_hash: str = ""
-    item_ids: tuple[str, ...] = ()  # ids in the last body, to count new items
+    items: tuple[tuple[str, str], ...] = ()  # (item block key, story id) of the last body: what is not new
     interval: float = 0.0
     next_due: float = 0.0
     last_attempt: float = 0.0

@@ -27,6 +27,7 @@ from pipeline.sources.schedule import FeedState
 from pipeline.state.sqlite import SqliteStore
 
 log = logging.getLogger("newswatch.sources")
+STAGE_BATCH = 500  # feed states written per transaction
 
 
 class _PollShardFn(beam.DoFn):  # type: ignore[misc]
@@ -45,12 +46,17 @@ class _PollShardFn(beam.DoFn):  # type: ignore[misc]
         states = self.store.feed_states([f.url for f in feeds])
         pairs = [(f, states.get(f.url) or FeedState(f.url)) for f in feeds]
         s = self.settings
+        batch: list[FeedState] = []
         for res in poll_all(pairs, self.fetcher, self.now, s.schedule, workers=s.workers, per_host=s.per_host,
                             spacing=s.spacing, max_age=s.max_age, use_validators=s.use_validators,
                             stop=STOP.is_set):
-            self.store.stage_feed_state(res.state)
+            batch.append(res.state)
+            if len(batch) >= STAGE_BATCH:
+                self.store.stage_feed_states(batch)
+                batch = []
             self._record(res)
             yield from res.stories
+        self.store.stage_feed_states(batch)
 
     def _record(self, res: PollResult) -> None:
         c = self.counters

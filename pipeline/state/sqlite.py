@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +131,11 @@ class SqliteStore:
     def all_feed_states(self) -> list[FeedState]:
         return [_feed_state(r[0]) for r in self._exec("SELECT state FROM feeds ORDER BY url").fetchall()]
 
-    def stage_feed_state(self, state: FeedState) -> None:
-        self._exec("INSERT OR REPLACE INTO feeds_staged VALUES (?,?,?)",
-                   (state.url, json.dumps(asdict(state)), state.next_due))
+    def stage_feed_states(self, states: list[FeedState]) -> None:
+        rows = [(s.url, json.dumps(_feed_dict(s)), s.next_due) for s in states]
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO feeds_staged VALUES (?,?,?)", rows)
 
     def discard_staged(self) -> None:
         self._exec("DELETE FROM feeds_staged")
@@ -214,7 +216,14 @@ def _cluster(r: Any) -> ClusterRecord:
     )
 
 
+_FEED_FIELDS = tuple(f.name for f in fields(FeedState))
+
+
+def _feed_dict(state: FeedState) -> dict[str, object]:
+    return {name: getattr(state, name) for name in _FEED_FIELDS}  # flat: cheaper than dataclasses.asdict
+
+
 def _feed_state(raw: str) -> FeedState:
     d = json.loads(raw)
-    d["item_ids"] = tuple(d.get("item_ids", ()))
+    d["items"] = tuple(tuple(pair) for pair in d.get("items", ()))
     return FeedState(**d)

@@ -55,8 +55,8 @@ class Store(Protocol):
 
     def all_feed_states(self) -> list[FeedState]: ...
 
-    def stage_feed_state(self, state: FeedState) -> None:
-        """Record a feed's new state for this cycle (current only after `commit_cycle`)."""
+    def stage_feed_states(self, states: list[FeedState]) -> None:
+        """Record feeds' new states for this cycle, in one transaction (current only after `commit_cycle`)."""
 
     def discard_staged(self) -> None:
         """Forget staged states of a cycle that did not finish."""

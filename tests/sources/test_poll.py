@@ -127,3 +127,19 @@ def test_poll_all_never_exceeds_per_host_concurrency(fetcher: Fetcher) -> None:
         results = list(poll_all(feeds, fetcher, 0, POLICY, workers=16, per_host=2, max_age=None))
     assert len(results) == 12 and all(r.outcome.ok for r in results)
     assert peak[0] == 2
+
+
+def test_only_changed_items_are_parsed(fetcher: Fetcher) -> None:
+    """A new item and a new lastBuildDate: only the new item's block is parsed; a changed block of a known
+    item (same id) is not reported as new."""
+    v1 = FEED.replace(b"<language>en-gb</language>", b"<language>en-gb</language><lastBuildDate>1</lastBuildDate>")
+    v2 = v1.replace(b"<lastBuildDate>1<", b"<lastBuildDate>2<").replace(
+        b"<item>", b"<item><title>Fresh one</title><guid>fresh-1</guid></item><item>", 1).replace(
+        b"Crowds gathered", b"Large crowds gathered")
+    with FeedServer({"/f": lambda r: Response(200, {}, v1 if r.n == 0 else v2)}) as s:
+        feed = FeedSpec(s.base_url + "/f", "")
+        first = poll_feed(feed, FeedState(feed.url), fetcher, 1000, POLICY, 0.5, max_age=None)
+        second = poll_feed(feed, first.state, fetcher, 2000, POLICY, 0.5, max_age=None)
+    assert len(first.state.items) == 3 and all(sid for _, sid in first.state.items)
+    assert [x.title for x in second.stories] == ["Fresh one"] and second.outcome.new_items == 1
+    assert len(second.state.items) == 4 and all(sid for _, sid in second.state.items)

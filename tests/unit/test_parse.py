@@ -2,7 +2,7 @@
 
 from pipeline.demo import FEEDS_DIR
 from pipeline.model import FeedSpec
-from pipeline.sources.parse import canonical_url, clean_text, parse_feed
+from pipeline.sources.parse import canonical_url, clean_text, parse_feed, split_items
 
 FEED = FeedSpec("http://127.0.0.1/x.xml", "")
 
@@ -71,3 +71,32 @@ def test_canonical_url_folds_amp_and_mobile_variants() -> None:
                     "https://news.example:443/world/story-1?outputType=amp#comments"):
         assert canonical_url(variant) == base, variant
     assert canonical_url("https://news.example/a.amp.html") == "news.example/a.html"
+
+
+class TestSplitItems:
+    def test_blocks_reassemble_the_document(self) -> None:
+        """head + blocks + tail is the document byte for byte, one block per item."""
+        body = (FEEDS_DIR / "daily-mirror.xml").read_bytes()
+        cut = split_items(body)
+        assert cut is not None and len(cut.blocks) == 3
+        assert cut.head + b"".join(cut.blocks) + cut.tail == body
+
+    def test_one_block_parses_like_in_the_whole(self) -> None:
+        """A document with only block i yields the same story as item i of the full parse (Atom too)."""
+        for name in ("daily-mirror.xml", "inkl.xml", "yahoo-news.xml"):
+            body = (FEEDS_DIR / name).read_bytes()
+            full = parse_feed(body, {}, FEED, 1.0).stories
+            cut = split_items(body)
+            assert cut is not None
+            for i, story in enumerate(full):
+                assert parse_feed(cut.only({i}), {}, FEED, 1.0).stories == (story,), (name, i)
+
+    def test_item_tags_inside_cdata_are_not_cut(self) -> None:
+        """An </item> inside CDATA makes the cut unsafe: None, and the caller parses the whole."""
+        body = b"<rss><channel><item><title>a</title><description><![CDATA[x </item> y]]></description></item>" \
+               b"</channel></rss>"
+        assert split_items(body) is None
+
+    def test_no_items(self) -> None:
+        """A feed without items has nothing to cut."""
+        assert split_items(b"<rss><channel><title>t</title></channel></rss>") is None
