@@ -34,11 +34,12 @@ from pathlib import Path
 
 HOSTS = 8
 ITEMS = 20
+OLD = formatdate(time.time() - 10 * 86400, usegmt=True)  # archived items keep their date between polls
 
 
 def feed_body(i: int, poll: int, fresh: bool) -> bytes:
     """Feed i as served at poll number `poll`; `fresh` feeds gain one new (recent) item per poll."""
-    old = formatdate(time.time() - 10 * 86400, usegmt=True)
+    old = OLD
     items = [
         f"<item><title>Feed {i} archived story {k} about municipal budgets and road repairs</title>"
         f"<link>http://news{i}.example/{k}</link><guid>f{i}-{k}</guid><pubDate>{old}</pubDate>"
