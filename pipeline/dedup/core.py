@@ -124,7 +124,11 @@ class Deduper:
             cluster = ClusterRecord(cid, story.title, story.link, title_n, lead_n, (story.source,), now, now, 1)
         else:
             sources = cluster.sources if story.source in cluster.sources else (*cluster.sources, story.source)
-            cluster = replace(cluster, sources=sources, last_seen=max(cluster.last_seen, now), size=cluster.size + 1)
+            # The cluster is compared through its longest lead, so a founder with a truncated or empty
+            # summary does not make later copies look like a different story.
+            best_lead = lead_n if len(lead_n) > len(cluster.lead) else cluster.lead
+            cluster = replace(cluster, sources=sources, last_seen=max(cluster.last_seen, now), size=cluster.size + 1,
+                              lead=best_lead)
         self.store.save_cluster(cluster)
         self.store.assign(story.id, cluster.id, url, story.guid, now, story.feed_url, fp)
         self._recent[cluster.id] = cluster

@@ -119,3 +119,17 @@ def test_generic_short_items_are_not_twins(store: SqliteStore) -> None:
     store.commit_cycle()
     b = d.add(make_story("Live updates", "", "A", sid="a2"))
     assert a is not None and b is not None
+
+
+def test_cluster_keeps_the_longest_lead(store: SqliteStore) -> None:
+    """A cluster founded by a copy with an empty summary learns the lead of a fuller copy (same link), so a
+    rewritten-headline copy that shares only the lead still joins it."""
+    lead_text = ("Hundreds of civilians have had to flee key Ukrainian city Kherson just weeks after Kyiv's troops "
+                 "drove Russian forces out, as shelling of the city increased tenfold.")
+    bare = make_story("Hundreds of civilians flee Kherson", "", "Cut", link="https://m.example/k", sid="1")
+    full = make_story("Hundreds of civilians flee Kherson", lead_text, "Mirror", link="https://m.example/k", sid="2")
+    rewrite = make_story("Russia pounds Kherson tenfold after retreat", "Get all your news in one place. " + lead_text,
+                         "inkl", link="https://inkl.example/x", sid="3")
+    d = Deduper(store)
+    a, b, c = d.add(bare), d.add(full), d.add(rewrite)
+    assert a and b and c and a.cluster.id == b.cluster.id == c.cluster.id and c.reason == Reason.SIMILAR_LEAD.value
