@@ -1,4 +1,4 @@
-"""The `newswatch` command line: run | demo | backtest | rules check."""
+"""The `newswatch` command line: run | demo | backtest | feeds status | rules check."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline import __version__
 from pipeline.telemetry import setup_logging
+
+if TYPE_CHECKING:
+    from pipeline.config import WorkerConfig
 
 EPILOG = """\
 examples:
@@ -115,18 +119,26 @@ def _rules_check(directory: str) -> int:
     return 0
 
 
+def _config(path: str) -> WorkerConfig | None:
+    """The worker config, or None after printing its problems (file:line each)."""
+    from pipeline.config import load_config
+    from pipeline.errors import ConfigError
+
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        print(f"{e}\nconfig is invalid; fix the lines above", file=sys.stderr)
+        return None
+
+
 def _feeds_status(args: argparse.Namespace) -> int:
     import time
 
-    from pipeline.config import load_config
-    from pipeline.errors import ConfigError
     from pipeline.sources.status import render_table, status_rows
     from pipeline.state.sqlite import SqliteStore
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as e:
-        print(f"{e}\nconfig is invalid; fix the lines above", file=sys.stderr)
+    cfg = _config(args.config)
+    if cfg is None:
         return 2
     if not Path(cfg.state_path).exists():
         print(f"{cfg.state_path}: no state file yet; start the worker first (newswatch run --config "
@@ -164,13 +176,11 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_worker(cfg: object, once: bool, max_cycles: int | None = None) -> int:
+def _start_worker(cfg: WorkerConfig, once: bool, max_cycles: int | None = None) -> int:
     from pipeline import shutdown
     from pipeline.alerts.notifier import NotifierSpec
     from pipeline.app import RuleLoadError, Worker
-    from pipeline.config import WorkerConfig
 
-    assert isinstance(cfg, WorkerConfig)
     spec = NotifierSpec.from_env()
     log = logging.getLogger("newswatch")
     log.info("newswatch %s: %d feed(s), rules %s, state %s, alerts to %s", __version__, len(cfg.feeds),
@@ -186,15 +196,8 @@ def _start_worker(cfg: object, once: bool, max_cycles: int | None = None) -> int
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline.config import load_config
-    from pipeline.errors import ConfigError
-
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as e:
-        print(f"{e}\nconfig is invalid; fix the lines above", file=sys.stderr)
-        return 2
-    return _start_worker(cfg, args.once)
+    cfg = _config(args.config)
+    return 2 if cfg is None else _start_worker(cfg, args.once)
 
 
 def _demo(args: argparse.Namespace) -> int:
