@@ -77,8 +77,8 @@ class CycleReport:
 
 def due_feeds(store: SqliteStore, feeds: tuple[FeedSpec, ...], now: float) -> list[FeedSpec]:
     """Feeds whose next poll time has come (new feeds are due at once)."""
-    states = store.feed_states([f.url for f in feeds])
-    return [f for f in feeds if f.url not in states or states[f.url].next_due <= now]
+    waiting = store.not_due(now)
+    return [f for f in feeds if f.url not in waiting]
 
 
 def run_cycle(cfg: WorkerConfig, rules: tuple[Rule, ...], notifier: NotifierSpec, clock: Clock,

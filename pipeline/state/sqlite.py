@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_rule_cluster ON alerts(rule_id, cluster_id);
 CREATE INDEX IF NOT EXISTS alerts_unsent ON alerts(status) WHERE status != 'sent';
 CREATE TABLE IF NOT EXISTS feeds (url TEXT PRIMARY KEY, state TEXT NOT NULL, next_due REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS feeds_next_due ON feeds(next_due);
 CREATE TABLE IF NOT EXISTS feeds_staged (url TEXT PRIMARY KEY, state TEXT NOT NULL, next_due REAL NOT NULL);
 """
 
@@ -127,6 +128,9 @@ class SqliteStore:
                 st = _feed_state(raw)
                 out[st.url] = st
         return out
+
+    def not_due(self, now: float) -> set[str]:
+        return {r[0] for r in self._exec("SELECT url FROM feeds WHERE next_due > ?", (now,)).fetchall()}
 
     def all_feed_states(self) -> list[FeedState]:
         return [_feed_state(r[0]) for r in self._exec("SELECT state FROM feeds ORDER BY url").fetchall()]

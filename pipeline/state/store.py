@@ -55,6 +55,9 @@ class Store(Protocol):
 
     def all_feed_states(self) -> list[FeedState]: ...
 
+    def not_due(self, now: float) -> set[str]:
+        """URLs of feeds whose next poll is still in the future (read from an index, not the states)."""
+
     def stage_feed_states(self, states: list[FeedState]) -> None:
         """Record feeds' new states for this cycle, in one transaction (current only after `commit_cycle`)."""
 
