@@ -10,6 +10,7 @@ state store, not in Beam.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -24,7 +25,7 @@ from pipeline.clock import Clock, SystemClock
 from pipeline.config import DEFAULT_CHANNEL, WorkerConfig, load_config
 from pipeline.dedup.core import DEFAULT_SEEN_RETENTION, DEFAULT_WINDOW
 from pipeline.errors import ConfigError
-from pipeline.model import FeedSpec
+from pipeline.model import FeedSpec, Story
 from pipeline.rules.loader import RuleSet, load_rules
 from pipeline.rules.model import Rule
 from pipeline.shutdown import STOP
@@ -236,3 +237,52 @@ def expand_feed_paths(paths: list[str]) -> list[str]:
         else:
             raise FileNotFoundError(f"{raw}: no such feed file or directory")
     return files
+
+
+def read_story_lines(path: str) -> list[Story]:
+    """Stories from JSON lines: `id`, `title`, `source` required; `summary`, `link`, `published` optional.
+
+    Raises ValueError naming the line of the first bad record.
+    """
+    stories: list[Story] = []
+    now = time.time()
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+                published = float(d.get("published") or now)
+                stories.append(Story(
+                    id=str(d["id"]), feed_url=f"input:{d['source']}", source=str(d["source"]),
+                    title=str(d["title"]), summary=str(d.get("summary") or ""), link=str(d.get("link") or ""),
+                    guid="", published=published, fetched=published,
+                ))
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{n}: not a story line ({e}); need id, title, source") from e
+    return stories
+
+
+def cluster_file(input_path: str, out: str, window: float = DEFAULT_WINDOW) -> dict[str, int]:
+    """Cluster the stories of a JSONL file through the production dedup stage (DedupStories on Beam) and write
+    `{"id", "cluster_id", "score", "reason"}` per story, in input order."""
+    from pipeline.dedup.transform import DedupStories, WriteClusterRows
+
+    stories = read_story_lines(input_path)
+    order = {s.id: i for i, s in enumerate(stories)}
+    if len(order) != len(stories):
+        raise ValueError(f"{input_path}: story ids must be unique")
+    beam, options, runner = _beam()
+    with tempfile.TemporaryDirectory(prefix="newswatch-cluster-") as tmp:
+        rows = Path(tmp) / "rows.jsonl"
+        p = beam.Pipeline(runner=runner(), options=options([]))
+        (p | "Stories" >> beam.Create(stories)
+           | "DedupStories" >> DedupStories(str(Path(tmp) / "state.db"), window)
+           | "WriteRows" >> WriteClusterRows(str(rows)))
+        result = p.run()
+        result.wait_until_finish()
+        lines = rows.read_text(encoding="utf-8").splitlines() if rows.exists() else []
+    decoded = sorted((json.loads(x) for x in lines), key=lambda d: order[d["id"]])
+    Path(out).write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in decoded), encoding="utf-8")
+    return counters(result)
+

@@ -22,6 +22,7 @@ examples:
   newswatch run --config deploy/worker.example.yaml --once
   newswatch backtest --feeds feeds/ --rules rules/ --out alerts.jsonl
   newswatch rules check rules/
+  newswatch cluster stories.jsonl --out clusters.jsonl
   newswatch feeds status --config deploy/worker.example.yaml
 
 environment:
@@ -70,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--cycle-minutes", type=float, default=15.0, help="simulated poll interval (default 15)")
     bt.add_argument("--channel", default="#newswatch", help="default Slack channel recorded in alerts")
 
+    cl = sub.add_parser("cluster", help="cluster stories from JSON lines with the production dedup stage",
+                        description=(
+        "Reads stories as JSON lines (id, title, source; summary, link, published optional) and writes one line "
+        "per story: {\"id\", \"cluster_id\", \"score\", \"reason\"}, through the same dedup stage the worker runs. "
+        "Stories are taken in order of `published` (epoch seconds)."))
+    cl.add_argument("input", help="stories, one JSON object a line")
+    cl.add_argument("--out", required=True, help="output JSONL (overwritten)")
+    cl.add_argument("--window-hours", type=float, default=72.0, help="cluster window (default 72)")
+
     feeds = sub.add_parser("feeds", help="inspect feeds")
     fsub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="SUBCOMMAND")
     status = fsub.add_parser("status", help="per-feed health: last success, errors, interval, quarantine",
@@ -95,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         return _rules_check(args.dir)
     if args.command == "feeds":
         return _feeds_status(args)
+    if args.command == "cluster":
+        return _cluster(args)
     if args.command == "backtest":
         return _backtest(args)
     if args.command == "run":
@@ -154,6 +166,19 @@ def _feeds_status(args: argparse.Namespace) -> int:
             print(json.dumps(row, ensure_ascii=False))
     else:
         print(render_table(rows, now))
+    return 0
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from pipeline.app import cluster_file
+
+    try:
+        counts = cluster_file(args.input, args.out, args.window_hours * 3600)
+    except (OSError, ValueError) as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(f"cluster: {counts.get('stories_new', 0)} stories -> {counts.get('clusters_new', 0)} clusters, "
+          f"written to {args.out}")
     return 0
 
 

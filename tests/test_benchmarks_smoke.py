@@ -20,3 +20,15 @@ def test_bench_poll_smoke() -> None:
     # columns: ... feeds-ok unchanged failed new-items
     assert cond[-4:] == ["60", "57", "0", "3"] and naive[-4:] == ["60", "0", "0", "3"]
     assert lines[-1].startswith("naive / conditional: CPU x")
+
+
+def test_eval_dedup_smoke() -> None:
+    """eval_dedup.py runs on a slice of the news data (or says the data is absent) and prints both tables."""
+    res = subprocess.run([sys.executable, str(BENCH / "eval_dedup.py"), "--limit", "120"], capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    if "data not found" in res.stdout:
+        return
+    assert "STS-B headlines train+dev: 120 pairs" in res.stdout
+    assert "UCI News Aggregator 2014-03-10: 120 headlines" in res.stdout
+    assert res.stdout.count("newswatch (production dedup") == 2

@@ -6,6 +6,7 @@ cluster depends on the stories before it. State is bounded: clusters idle past t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
@@ -56,3 +57,25 @@ class DedupStories(beam.PTransform):  # type: ignore[misc]
             | "GatherCycle" >> beam.GroupByKey()
             | "AssignClusters" >> beam.ParDo(_AssignClustersFn(self.state_path, self.window))
         )
+
+
+class _AppendRowsFn(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def process(self, item: ClusteredStory) -> None:
+        row = {"id": item.story.id, "cluster_id": item.cluster.id, "score": round(item.score, 1),
+               "reason": item.reason}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+class WriteClusterRows(beam.PTransform):  # type: ignore[misc]
+    """Append `{"id", "cluster_id", "score", "reason"}` per clustered story to a JSONL file (one local worker)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def expand(self, items: beam.PCollection) -> beam.PCollection:
+        return items | "AppendRows" >> beam.ParDo(_AppendRowsFn(self.path))

@@ -170,3 +170,26 @@ def test_feed_list_is_reloaded_without_restart(repo: Path, tmp_path: Path, caplo
         assert "keeping the last good feeds list" in caplog.text
         assert f"{feeds_path}:2: unknown key 'urll' in a feed; did you mean 'url'?" in caplog.text
         assert len(worker.cfg.feeds) == 2 and server.hits.get("/inkl.xml") == 2
+
+
+def test_cluster_command_writes_one_row_per_story(tmp_path: Path) -> None:
+    """`newswatch cluster` puts a rewritten syndicated headline with its original, a trap apart, in input order."""
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        '{"id": "a", "title": "Hundreds of civilians flee Kherson as Russians bombard city in revenge for loss", '
+        '"source": "Mirror", "published": 100}\n'
+        '{"id": "b", "title": "Hundreds of civilians flee Kherson as Russian forces bombard the city in revenge", '
+        '"source": "inkl", "published": 200}\n'
+        '{"id": "c", "title": "Texas activist flees the state after months of threats", "source": "Yahoo"}\n',
+        encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    res = newswatch("cluster", str(src), "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b", "c"]
+    assert rows[0]["cluster_id"] == rows[1]["cluster_id"] != rows[2]["cluster_id"]
+    assert rows[1]["reason"] == "similar-title" and rows[1]["score"] >= 88 and rows[0]["reason"] == "new-cluster"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": 1}\n', encoding="utf-8")
+    res = newswatch("cluster", str(bad), "--out", str(out))
+    assert res.returncode == 2 and f"{bad}:1: not a story line" in res.stderr
