@@ -63,3 +63,31 @@ def norm_title(title: str) -> str:
 def lead(summary: str, n_words: int = 60) -> str:
     """The first `n_words` words of the article text after boilerplate removal."""
     return " ".join(words(strip_boilerplate(summary))[:n_words])
+
+
+# Function words and newsroom filler: sharing them says nothing about being the same story.
+STOPWORDS = frozenset({
+    "a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "by", "with", "and", "or", "but", "as", "is",
+    "are", "was", "were", "be", "been", "being", "has", "have", "had", "do", "does", "did", "it", "its", "this",
+    "that", "these", "those", "after", "before", "over", "under", "into", "onto", "about", "against", "between",
+    "during", "amid", "than", "then", "so", "if", "not", "no", "yes", "will", "would", "could", "should", "can",
+    "may", "might", "must", "says", "say", "said", "tells", "told", "report", "reports", "reported", "new",
+    "latest", "update", "updates", "live", "breaking", "news", "video", "photos", "watch", "via", "vs", "just",
+    "also", "more", "most", "up", "out", "off", "down", "who", "what", "when", "where", "why", "how", "he",
+    "she", "they", "we", "you", "i", "his", "her", "their", "our", "your", "him", "them", "us", "s", "t",
+})
+_SUFFIXES = ("ing", "ed", "es", "s")
+
+
+def stem(word: str) -> str:
+    """A light English suffix strip (flees/fled stay apart, flees/flee meet), enough for headline overlap."""
+    if len(word) > 4:
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix):
+                return word[: -len(suffix)]
+    return word
+
+
+def content_words(normalized: str) -> list[str]:
+    """The stemmed words of a normalized text that carry meaning (no stopwords)."""
+    return [stem(w) for w in normalized.split() if w not in STOPWORDS]

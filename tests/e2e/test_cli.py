@@ -70,8 +70,8 @@ def test_backtest_command_writes_jsonl(repo: Path, tmp_path: Path) -> None:
 def many_stories_feed(n: int) -> bytes:
     """An RSS feed of `n` unrelated Kherson evacuation stories (distinct words, so n clusters)."""
     rng = random.Random(7)
-    vocab = [f"{a}{b}" for a in ("bor", "tal", "mir", "ves", "kan", "dul", "pre", "sor") for b in
-             ("ata", "eno", "ilu", "osk", "ump", "yra", "ech", "ofa")]
+    vocab = [f"{a}{b}{c}" for a in ("bor", "tal", "mir", "ves", "kan", "dul", "pre", "sor") for b in
+             ("at", "en", "il", "os", "um", "yr", "ec", "of") for c in ("a", "e", "i", "o", "u", "y", "ka", "ro")]
     items = []
     for i in range(n):
         w = rng.sample(vocab, 6)

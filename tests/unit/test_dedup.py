@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.dedup.core import Deduper, Reason, Thresholds, decide
+import pytest
+
+from pipeline.dedup.core import Deduper, Reason, Thresholds, decide, title_match
+from pipeline.dedup.index import ClusterIndex
+from pipeline.dedup.normalize import norm_title
 from pipeline.demo import FEEDS_DIR, LATER_DIR
 from pipeline.model import ClusterRecord, FeedSpec, Story
 from pipeline.sources.parse import parse_feed
@@ -133,3 +137,35 @@ def test_cluster_keeps_the_longest_lead(store: SqliteStore) -> None:
     d = Deduper(store)
     a, b, c = d.add(bare), d.add(full), d.add(rewrite)
     assert a and b and c and a.cluster.id == b.cluster.id == c.cluster.id and c.reason == Reason.SIMILAR_LEAD.value
+
+
+class TestTitleMatch:
+    th = Thresholds()
+
+    @pytest.mark.parametrize(("a", "b"), [
+        ("SC dismisses govt's review plea in Vodafone tax case",
+         "SC dismisses govt's review petition on Vodafone tax verdict"),
+        ("Hundreds of civilians flee Kherson as Russians bombard city",
+         "Russians bombard Kherson city as hundreds of civilians flee"),
+    ])
+    def test_rewrites_of_one_headline_match(self, a: str, b: str) -> None:
+        """Headlines sharing most of their content words are the same story."""
+        assert title_match(norm_title(a), norm_title(b), self.th) > 0
+
+    @pytest.mark.parametrize(("a", "b"), [
+        ("Explosion hits oil pipeline in Syria's Homs", "Explosion hits pipeline as Assad attacks cities"),
+        ("Sector Update: Consumer", "Sector Update: Consumer Stocks"),
+        ("Texas activist flees the state", "Civilians flee Kherson as Russians bombard the city"),
+    ])
+    def test_same_topic_or_generic_headlines_do_not(self, a: str, b: str) -> None:
+        """Sharing a topic word or two, or a generic headline, is not enough."""
+        assert title_match(norm_title(a), norm_title(b), self.th) == 0
+
+
+def test_index_is_bounded_per_word_and_needs_no_scan() -> None:
+    """A word keeps only its most recent clusters; a lookup touches postings, not the whole window."""
+    idx = ClusterIndex(per_word=4)
+    for i in range(1000):
+        idx.add(f"c{i}", ["t:common", f"t:rare{i}", f"t:also{i}"])
+    assert idx.candidates(["t:common"], 1) == ["c996", "c997", "c998", "c999"]
+    assert idx.candidates(["t:common", "t:rare5", "t:also5"], 2) == ["c5"]
