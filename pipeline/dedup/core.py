@@ -137,7 +137,8 @@ class Deduper:
         title_keys, lead_keys = self._keys(title_n, lead_n)
         th = self.th
         ids = dict.fromkeys(self._index.candidates(title_keys, th.title_shared)[: th.max_candidates])
-        ids.update(dict.fromkeys(self._index.candidates(lead_keys, th.lead_shared)[: th.max_candidates]))
+        by_lead = self._index.candidates(lead_keys, th.lead_shared, rare_only=True)
+        ids.update(dict.fromkeys(by_lead[: th.max_candidates]))
         if min(len(title_keys), th.title_shared) < th.title_shared:  # short headline: few shared words
             ids.update(dict.fromkeys(self._index.candidates(title_keys, 1)[: th.max_candidates]))
         out = [recent[i] for i in ids if i in recent]

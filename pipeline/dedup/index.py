@@ -25,13 +25,19 @@ class ClusterIndex:
             if cluster_id not in posting:
                 posting.append(cluster_id)
 
-    def candidates(self, words: Iterable[str], min_shared: int) -> list[str]:
-        """Clusters sharing at least `min_shared` of these words, most shared first."""
+    def candidates(self, words: Iterable[str], min_shared: int, rare_only: bool = False) -> list[str]:
+        """Clusters sharing at least `min_shared` of these words, most shared first.
+
+        With `rare_only`, words whose posting is full (common words: they no longer tell stories apart) are
+        not counted, unless fewer than `min_shared` rarer words remain.
+        """
+        postings = [p for w in set(words) if (p := self._postings.get(w))]
+        if rare_only:
+            rare = [p for p in postings if len(p) < self.per_word]
+            postings = rare if len(rare) >= min_shared else postings
         counts: Counter[str] = Counter()
-        for w in set(words):
-            posting = self._postings.get(w)
-            if posting:
-                counts.update(posting)
+        for posting in postings:
+            counts.update(posting)
         return [cid for cid, n in counts.most_common() if n >= min_shared]
 
     def __len__(self) -> int:

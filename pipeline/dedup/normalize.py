@@ -41,6 +41,8 @@ _TITLE_SUFFIX = re.compile(r"\s+[|\-–—]\s+[^|\-–—]{1,40}$")
 def fold(text: str) -> str:
     """NFKC, typographic quotes to ASCII, casefold, and diacritics removed (so `Kyïv` == `kyiv`)."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    if text.isascii():
+        return text  # nothing to decompose: the common case, and the hot path of dedup
     decomposed = unicodedata.normalize("NFKD", text)
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 

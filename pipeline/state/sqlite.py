@@ -71,12 +71,14 @@ class SqliteStore:
         return (row[0], bool(row[1])) if row else None
 
     def cluster_for_identity(self, canonical_url: str, guid: str) -> str | None:
-        row = self._exec(
-            "SELECT cluster_id FROM stories WHERE (canonical_url = ? AND canonical_url != '') "
-            "OR (guid = ? AND guid != '') LIMIT 1",
-            (canonical_url, guid),
-        ).fetchone()
-        return str(row[0]) if row else None
+        # One indexed lookup per non-empty key: an OR with empty values would scan every link-less story.
+        for column, value in (("canonical_url", canonical_url), ("guid", guid)):
+            if value:
+                row = self._exec(f"SELECT cluster_id FROM stories WHERE {column} = ? LIMIT 1",  # noqa: S608
+                                 (value,)).fetchone()
+                if row:
+                    return str(row[0])
+        return None
 
     def recent_clusters(self, since: float) -> list[ClusterRecord]:
         rows = self._exec("SELECT * FROM clusters WHERE last_seen >= ? ORDER BY first_seen", (since,)).fetchall()
@@ -94,12 +96,13 @@ class SqliteStore:
         )
 
     def twin(self, feed_url: str, guid: str, canonical_url: str, fingerprint: str) -> tuple[str, bool] | None:
-        row = self._exec(
-            "SELECT cluster_id, processed FROM stories WHERE feed_url = ? AND ((guid = ? AND guid != '') OR "
-            "(canonical_url = ? AND canonical_url != '') OR (fingerprint = ? AND fingerprint != '')) LIMIT 1",
-            (feed_url, guid, canonical_url, fingerprint),
-        ).fetchone()
-        return (row[0], bool(row[1])) if row else None
+        for column, value in (("guid", guid), ("canonical_url", canonical_url), ("fingerprint", fingerprint)):
+            if value:
+                row = self._exec(f"SELECT cluster_id, processed FROM stories WHERE {column} = ? AND feed_url = ? "  # noqa: S608
+                                 "LIMIT 1", (value, feed_url)).fetchone()
+                if row:
+                    return (row[0], bool(row[1]))
+        return None
 
     def assign(self, story_id: str, cluster_id: str, canonical_url: str, guid: str, now: float,
                feed_url: str = "", fingerprint: str = "", processed: bool = False) -> None:

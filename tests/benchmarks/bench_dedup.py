@@ -1,0 +1,109 @@
+"""Benchmark: stories/s through normalize + dedup as the window of open clusters grows, beside naive pairwise
+rapidfuzz, in one run.
+
+    python tests/benchmarks/bench_dedup.py                          # windows 10k and 100k
+    python tests/benchmarks/bench_dedup.py --windows 10000 100000 1000000
+    python tests/benchmarks/bench_dedup.py --windows 2000 --measure 300   # the smoke version CI runs
+
+For each window size N, N synthetic stories (8-word headlines and 40-word leads over a 30,000-word vocabulary,
+so stories are distinct) are clustered first; then `--measure` stories are timed: a third are syndicated
+copies of window stories (headline reworded, boilerplate and a dateline added), the rest new. Rows:
+
+- "newswatch Deduper": the production path (pipeline.dedup.core.Deduper with its SQLite state file);
+- "newswatch core": the same normalization, candidate index and verification without the state store;
+- "naive pairwise": rapidfuzz.process.extractOne(token_set_ratio) of each headline against every open one
+  (only up to --naive-max, beyond that it would not finish).
+
+Also printed: the process's peak RSS after each window (MiB), which includes everything loaded before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+SEED = 11
+
+
+def vocabulary(n: int, rng: random.Random) -> list[str]:
+    """Pronounceable made-up words (no stopwords)."""
+    cons, vows = "bcdfghjklmnprstvz", "aeiou"
+    out: set[str] = set()
+    while len(out) < n:
+        out.add("".join(rng.choice(cons) + rng.choice(vows) for _ in range(rng.randint(2, 4))))
+    return sorted(out)
+
+
+def make_stories(n: int, vocab: list[str], rng: random.Random, start: int) -> list[tuple[str, str]]:
+    return [(" ".join(rng.sample(vocab, 8)).capitalize(), " ".join(rng.sample(vocab, 40)) + ".")
+            for _ in range(n)]
+
+
+def syndicate(title: str, lead: str, rng: random.Random) -> tuple[str, str]:
+    """A republished copy: one headline word dropped and the order changed; boilerplate and dateline added."""
+    words = title.split()
+    words.pop(rng.randrange(len(words)))
+    rng.shuffle(words)
+    return " ".join(words), f"Get all your news in one place. KYIV (Reuters) - {lead} Sign up to read this article"
+
+
+def run(window: int, measure: int, naive_max: int) -> list[tuple[str, float]]:
+    from pipeline.dedup.core import Deduper, Thresholds, decide
+    from pipeline.dedup.normalize import lead, norm_title
+    from pipeline.state.sqlite import SqliteStore
+    from pipeline.testing import make_story
+
+    rng = random.Random(SEED)
+    vocab = vocabulary(30_000, rng)
+    base = make_stories(window, vocab, rng, 0)
+    fresh = make_stories(measure, vocab, rng, window)
+    probe = [syndicate(*base[rng.randrange(window)], rng) if i % 3 == 0 else fresh[i] for i in range(measure)]
+    rows: list[tuple[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "s.db")
+        d = Deduper(store, window=10**9)
+        for i, (t, s) in enumerate(base):
+            d.add(make_story(t, s, f"outlet{i % 500}", sid=f"w{i}", fetched=1.0, published=1.0))
+        t0 = time.perf_counter()
+        for i, (t, s) in enumerate(probe):
+            d.add(make_story(t, s, f"outlet{i % 500}x", sid=f"p{i}", fetched=2.0, published=2.0))
+        rows.append(("newswatch Deduper (with SQLite state)", measure / (time.perf_counter() - t0)))
+        store.close()
+    th = Thresholds()
+    t0 = time.perf_counter()
+    for t, s in probe:
+        tn, ln = norm_title(t), lead(s)
+        decide(tn, ln, d.candidates(tn, ln, 2.0), th)
+    rows.append(("newswatch core (normalize+index+verify)", measure / (time.perf_counter() - t0)))
+    if window <= naive_max:
+        titles = [norm_title(t) for t, _ in base]
+        t0 = time.perf_counter()
+        for t, _ in probe:
+            process.extractOne(norm_title(t), titles, scorer=fuzz.token_set_ratio, score_cutoff=76)
+        rows.append(("naive pairwise token_set_ratio", measure / (time.perf_counter() - t0)))
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--windows", type=int, nargs="+", default=[10_000, 100_000], help="window sizes")
+    ap.add_argument("--measure", type=int, default=3000, help="stories timed per window (default 3000)")
+    ap.add_argument("--naive-max", type=int, default=100_000, help="largest window for the naive baseline")
+    args = ap.parse_args()
+    print(f"{'window':>9}  {'method':<42} {'stories/s':>10}  {'peak RSS MiB':>12}")
+    for w in args.windows:
+        for name, rate in run(w, args.measure, args.naive_max):
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"{w:>9}  {name:<42} {rate:>10.0f}  {rss:>12.0f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
