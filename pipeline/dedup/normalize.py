@@ -33,6 +33,16 @@ BOILERPLATE: tuple[str, ...] = (
     r"\((?:afp|ap|reuters|getty images|epa)\)",
 )
 _BOILERPLATE_RE = re.compile("|".join(f"(?:{p})" for p in BOILERPLATE), re.IGNORECASE)
+
+# Case-sensitive, anchored: a dateline or byline opening the text, an agency credit closing it.
+_AGENCY = r"(?:Reuters|AP|AFP|Bloomberg|dpa|PA|ANI|IANS|UPI)"
+EDGES: tuple[str, ...] = (
+    rf"^(?:[A-Z][A-Z'.-]+(?: [A-Z][A-Z'.-]+){{0,3}}|[A-Z][a-z]+(?: [A-Z][a-z]+)? \({_AGENCY}\))"
+    rf"(?:,? [A-Z][a-z]{{2,8}}\.? \d{{1,2}})?(?: \({_AGENCY}\))? ?[-–—]{{1,2}} ",  # KYIV (Reuters) -
+    r"^By [A-Z][a-z]+(?: [A-Z][a-zA-Z.'-]+){1,3}(?:,? [A-Z][A-Za-z ]{1,30}?)?(?: [-–—|] | {2}|\n)",  # By Jane Doe
+    rf" ?[-–—] ?{_AGENCY}\.?$",  # ... - Reuters
+)
+_EDGES_RE = [re.compile(p) for p in EDGES]
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 _WORD = re.compile(r"\w+")
 _TITLE_SUFFIX = re.compile(r"\s+[|\-–—]\s+[^|\-–—]{1,40}$")
@@ -48,8 +58,11 @@ def fold(text: str) -> str:
 
 
 def strip_boilerplate(text: str) -> str:
-    """Remove aggregator chrome and photo credits; keeps the article text."""
-    return re.sub(r"\s+", " ", _BOILERPLATE_RE.sub(" ", text.translate(_QUOTES))).strip()
+    """Remove aggregator chrome, photo credits, datelines, bylines and agency credits; keeps the article text."""
+    text = re.sub(r"\s+", " ", text.translate(_QUOTES)).strip()
+    for edge in _EDGES_RE:  # first: "(AFP)" inside a dateline is part of the dateline
+        text = edge.sub("", text)
+    return re.sub(r"\s+", " ", _BOILERPLATE_RE.sub(" ", text)).strip()
 
 
 def words(text: str) -> list[str]:

@@ -1,0 +1,62 @@
+"""Every boilerplate pattern, with an example of what it removes, and what it must leave alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.dedup.normalize import BOILERPLATE, EDGES, lead, strip_boilerplate
+
+LEAD = "Hundreds of civilians have had to flee Kherson."
+
+# pattern index -> text around LEAD that the pattern (alone) must reduce to LEAD
+EXAMPLES: dict[int, str] = {
+    0: "Get all your news in one place. {}", 1: "100’s of premium titles. {}", 2: "One app. One membership. {}",
+    3: "Start reading {}", 4: "{} Sign up to read this article", 5: "{} Read news from 100's of titles, curated "
+    "specifically for you.", 6: "{} Already a member? Sign in here", 7: "{} Related Stories",
+    8: "{} Top stories on inkl right now", 9: "{} One subscription that gives you access to news from hundreds "
+    "of sites", 10: "{} Our Picks", 11: "{} Fourteen days free", 12: "{} Download the app",
+    13: "{} 100+ trusted global sources.", 14: "{} Read more »", 15: "{} Continue reading...",
+    16: "{} Click here to read more...", 17: "{} The post Civilians flee appeared first on Example News.",
+    18: "{} (Photo: Reuters/Alina Smutko)", 19: "{} (AFP via Getty Images)", 20: "{} (AFP)",
+}
+EDGE_EXAMPLES = {
+    0: ["KYIV (Reuters) - {}", "KYIV, Jan 5 (Reuters) - {}", "NEW YORK -- {}", "Kyiv (AFP) — {}"],
+    1: ["By Chris Hughes - {}", "By Jane Doe, Staff Writer - {}"],
+    2: ["{} - Reuters", "{} — AP"],
+}
+
+
+def test_every_pattern_has_an_example() -> None:
+    """Adding a pattern means adding its example here."""
+    assert sorted(EXAMPLES) == list(range(len(BOILERPLATE)))
+    assert sorted(EDGE_EXAMPLES) == list(range(len(EDGES)))
+
+
+@pytest.mark.parametrize("index", sorted(EXAMPLES))
+def test_pattern_removes_its_example(index: int) -> None:
+    """Each chrome/credit pattern strips its example down to the article text."""
+    assert strip_boilerplate(EXAMPLES[index].format(LEAD)) == LEAD, BOILERPLATE[index]
+
+
+@pytest.mark.parametrize(("index", "text"), [(i, t) for i, ts in EDGE_EXAMPLES.items() for t in ts])
+def test_edge_pattern_removes_its_example(index: int, text: str) -> None:
+    """Datelines, bylines and agency credits at the edges of the text go."""
+    assert strip_boilerplate(text.format(LEAD)) == LEAD, EDGES[index]
+
+
+@pytest.mark.parametrize("text", [
+    "Hundreds of civilians have had to flee - and more will follow.",
+    "The AP reported that hundreds of civilians have had to flee.",
+    "Ukraine - Russia talks resume in Istanbul.",
+    "By the end of the week hundreds of civilians had fled.",
+])
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    """Sentences that merely look like datelines, bylines or credits are kept."""
+    assert strip_boilerplate(text) == text
+
+
+def test_seed_story_chrome_is_gone() -> None:
+    """The aggregator copy of the seed story leads with the article, not with inkl's chrome."""
+    inkl = ("Get all your news in one place. 100’s of premium titles. One app. Start reading Daily Mirror World "
+            "Chris Hughes Hundreds of civilians have had to flee key Ukrainian city Kherson")
+    assert lead(inkl).startswith("daily mirror world chris hughes hundreds of civilians")
