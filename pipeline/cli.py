@@ -227,7 +227,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from pipeline.config import WorkerConfig
-    from pipeline.demo import FEEDS_DIR, LATER_DIR
+    from pipeline.demo import FEEDS_DIR, LATER_DIR, OUTLETS
     from pipeline.demo.server import FeedServer
     from pipeline.model import FeedSpec
 
@@ -241,7 +241,8 @@ def _demo(args: argparse.Namespace) -> int:
         logging.getLogger("newswatch").info("demo feeds served at %s/ (%d feeds)", server.base_url,
                                             len(server.routes))
         cfg = WorkerConfig(
-            feeds=tuple(FeedSpec(u, "", (), args.interval) for u in server.urls()),
+            feeds=tuple(FeedSpec(u, *OUTLETS.get(u.rsplit("/", 1)[1], ("", ())), args.interval)
+                        for u in server.urls()),
             rules_dir=str(rules_dir.resolve()),
             state_path=str(Path(args.state).resolve()) if args.state else str(Path(tmp) / "demo-state.db"),
             poll_interval=args.interval,

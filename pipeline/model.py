@@ -34,6 +34,7 @@ class Story:
     published: float
     fetched: float
     published_is_fallback: bool = False
+    aggregator: bool = False  # from a feed tagged `aggregator`: republishes other outlets' stories
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class ClusterInfo:
     first_seen: float
     last_seen: float
     size: int
+    independent: tuple[str, ...] = ()  # outlets that are not republishing another outlet of the cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,7 @@ class Alert:
     hits: tuple[Hit, ...]
     first_seen: float
     published: float
+    independent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +121,11 @@ class ClusterRecord:
     first_seen: float
     last_seen: float
     size: int
+    independent: tuple[str, ...] = ()
 
     def info(self) -> ClusterInfo:
-        return ClusterInfo(self.id, self.title, self.link, self.sources, self.first_seen, self.last_seen, self.size)
+        return ClusterInfo(self.id, self.title, self.link, self.sources, self.first_seen, self.last_seen, self.size,
+                           self.independent)
 
 
 def alert_to_dict(alert: Alert) -> dict[str, object]:
@@ -137,6 +142,7 @@ def alert_to_dict(alert: Alert) -> dict[str, object]:
         "link": alert.link,
         "source": alert.source,
         "sources": list(alert.sources),
+        "independent_sources": list(alert.independent),
         "matched": list(alert.matched),
         "explanation": [
             {"clause": h.clause, "term": h.term, "found": h.found, "position": h.position} for h in alert.hits
@@ -168,4 +174,5 @@ def alert_from_dict(d: dict[str, object]) -> Alert:
         hits=hits,
         first_seen=float(d["first_seen"]),  # type: ignore[arg-type]
         published=float(d["published"]),  # type: ignore[arg-type]
+        independent=tuple(str(s) for s in d.get("independent_sources", ())),  # type: ignore[attr-defined]
     )

@@ -34,8 +34,10 @@ def decide(batch: Sequence[Match], history: AlertHistory, default_channel: str) 
         return Reason.NOTHING_NEW, None
     ordered = sorted(batch, key=lambda m: (m.item.story.published, m.item.story.id))
     sources: list[str] = []
+    independent: list[str] = []
     for m in sorted(batch, key=lambda m: m.item.cluster.size):
         sources.extend(s for s in m.item.cluster.sources if s not in sources)
+        independent.extend(s for s in m.item.cluster.independent if s not in independent)
     first = ordered[0]
     cluster = first.item.cluster
     if not history.has_new:
@@ -66,4 +68,5 @@ def decide(batch: Sequence[Match], history: AlertHistory, default_channel: str) 
         hits=lead.hits,
         first_seen=min(m.item.cluster.first_seen for m in batch),
         published=story.published,
+        independent=tuple(independent),
     )

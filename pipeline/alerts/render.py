@@ -25,9 +25,12 @@ def _clip(text: str, limit: int) -> str:
 
 
 def outlets_line(alert: Alert) -> str:
-    n = len(alert.sources)
+    """'carried by 4 outlets (1 independent): A, B, C, D' — republications by aggregators do not count as
+    independent confirmation."""
+    n, k = len(alert.sources), len(alert.independent)
     verb = "now carried" if alert.kind == "update" else "carried"
-    return f"{verb} by {n} outlet{'s' if n != 1 else ''}: {', '.join(alert.sources)}"
+    indep = f" ({k} independent)" if n > 1 and alert.independent else ""
+    return f"{verb} by {n} outlet{'s' if n != 1 else ''}{indep}: {', '.join(alert.sources)}"
 
 
 def matched_line(alert: Alert) -> str:

@@ -9,13 +9,14 @@ signature index that makes this independent of window size is a later step behin
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from enum import Enum
 
 from rapidfuzz import fuzz
 
 from pipeline.dedup.index import ClusterIndex
-from pipeline.dedup.normalize import content_words, lead, norm_title
+from pipeline.dedup.normalize import content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, ClusterRecord, Story
 from pipeline.sources.parse import canonical_url
 from pipeline.state.store import Store
@@ -104,6 +105,22 @@ def fingerprint(title_n: str, lead_n: str, min_words: int = 8) -> str:
     return hashlib.sha1(f"{title_n}\n{lead_n}".encode(), usedforsecurity=False).hexdigest()[:20]
 
 
+def outlet_name(source: str) -> str:
+    """The outlet part of a feed title: 'Daily Mirror - World News' -> 'daily mirror' (folded)."""
+    return fold(re.split(r"\s+[-|:–—]\s+", source, maxsplit=1)[0]).strip()
+
+
+def republishes(story: Story, sources: tuple[str, ...]) -> bool:
+    """Is this copy a republication rather than an independent outlet? Yes when its feed is tagged
+    `aggregator`, or when its headline or opening (aggregator chrome included) credits an outlet already in
+    the cluster by name ("Start reading Daily Mirror ...", "... - Mirror")."""
+    if story.aggregator:
+        return True
+    head = " " + " ".join(words(f"{story.title}\n{story.summary[:400]}")) + " "
+    names = {outlet_name(s) for s in sources if s != story.source}
+    return any(len(n) >= 4 and f" {' '.join(words(n))} " in head for n in names)
+
+
 class Deduper:
     """Assigns stories, in arrival order, to clusters kept in `store` for `window` seconds."""
 
@@ -171,14 +188,18 @@ class Deduper:
             cluster = recent.get(decision.cluster_id) if decision.cluster_id else None
         if cluster is None:
             cid = "c" + hashlib.sha1(story.id.encode(), usedforsecurity=False).hexdigest()[:12]
-            cluster = ClusterRecord(cid, story.title, story.link, title_n, lead_n, (story.source,), now, now, 1)
+            cluster = ClusterRecord(cid, story.title, story.link, title_n, lead_n, (story.source,), now, now, 1,
+                                    (story.source,))
         else:
             sources = cluster.sources if story.source in cluster.sources else (*cluster.sources, story.source)
+            independent = cluster.independent
+            if story.source not in cluster.sources and not republishes(story, cluster.sources):
+                independent = (*independent, story.source)
             # The cluster is compared through its longest lead, so a founder with a truncated or empty
             # summary does not make later copies look like a different story.
             best_lead = lead_n if len(lead_n) > len(cluster.lead) else cluster.lead
             cluster = replace(cluster, sources=sources, last_seen=max(cluster.last_seen, now), size=cluster.size + 1,
-                              lead=best_lead)
+                              lead=best_lead, independent=independent)
         self.store.save_cluster(cluster)
         self.store.assign(story.id, cluster.id, url, story.guid, now, story.feed_url, fp)
         self._remember(cluster)

@@ -48,8 +48,9 @@ def parse_feed(body: bytes, headers: dict[str, str], feed: FeedSpec, fetched: fl
     stories: list[Story] = []
     skipped: Counter[str] = Counter()
     source = feed.name or clean_text(parsed.get("feed", {}).get("title", "")) or _host(feed.url)
+    aggregator = "aggregator" in feed.tags
     for entry in entries:
-        story = _story(entry, source, feed.url, fetched)
+        story = _story(entry, source, feed.url, fetched, aggregator)
         if isinstance(story, str):
             skipped[story] += 1
         else:
@@ -119,7 +120,7 @@ def _host(url: str) -> str:
     return urllib.parse.urlsplit(url).netloc or url
 
 
-def _story(entry: Any, source: str, feed_url: str, fetched: float) -> Story | str:
+def _story(entry: Any, source: str, feed_url: str, fetched: float, aggregator: bool) -> Story | str:
     title = clean_text(entry.get("title", ""))
     summary = ""
     if entry.get("summary"):
@@ -137,6 +138,7 @@ def _story(entry: Any, source: str, feed_url: str, fetched: float) -> Story | st
     return Story(
         id=sid, feed_url=feed_url, source=source, title=title or summary[:120], summary=summary,
         link=link, guid=guid, published=published, fetched=fetched, published_is_fallback=stamp is None,
+        aggregator=aggregator,
     )
 
 

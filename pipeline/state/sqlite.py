@@ -13,11 +13,12 @@ from pipeline.model import Alert, ClusterRecord, alert_from_dict, alert_to_dict
 from pipeline.sources.schedule import FeedState
 from pipeline.state.store import AlertHistory
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (
   id TEXT PRIMARY KEY, title TEXT NOT NULL, link TEXT NOT NULL, norm_title TEXT NOT NULL, lead TEXT NOT NULL,
-  sources TEXT NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL, size INTEGER NOT NULL);
+  sources TEXT NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL, size INTEGER NOT NULL,
+  independent TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS clusters_last_seen ON clusters(last_seen);
 CREATE TABLE IF NOT EXISTS stories (
   id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, canonical_url TEXT NOT NULL, guid TEXT NOT NULL,
@@ -90,9 +91,9 @@ class SqliteStore:
 
     def save_cluster(self, c: ClusterRecord) -> None:
         self._exec(
-            "INSERT OR REPLACE INTO clusters VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO clusters VALUES (?,?,?,?,?,?,?,?,?,?)",
             (c.id, c.title, c.link, c.norm_title, c.lead, json.dumps(list(c.sources)), c.first_seen,
-             c.last_seen, c.size),
+             c.last_seen, c.size, json.dumps(list(c.independent))),
         )
 
     def twin(self, feed_url: str, guid: str, canonical_url: str, fingerprint: str) -> tuple[str, bool] | None:
@@ -219,7 +220,7 @@ class SqliteStore:
 def _cluster(r: Any) -> ClusterRecord:
     return ClusterRecord(
         id=r[0], title=r[1], link=r[2], norm_title=r[3], lead=r[4], sources=tuple(json.loads(r[5])),
-        first_seen=float(r[6]), last_seen=float(r[7]), size=int(r[8]),
+        first_seen=float(r[6]), last_seen=float(r[7]), size=int(r[8]), independent=tuple(json.loads(r[9])),
     )
 
 

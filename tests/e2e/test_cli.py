@@ -193,3 +193,13 @@ def test_cluster_command_writes_one_row_per_story(tmp_path: Path) -> None:
     bad.write_text('{"id": 1}\n', encoding="utf-8")
     res = newswatch("cluster", str(bad), "--out", str(out))
     assert res.returncode == 2 and f"{bad}:1: not a story line" in res.stderr
+
+
+def test_demo_command_alerts_once_for_the_seed_story(repo: Path) -> None:
+    """README command 1's worker: one NEW alert for the Kherson story naming its outlets, none for the traps."""
+    res = newswatch("demo", "--rules", str(repo / "rules"), "--cycles", "2", "--interval", "0.5")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("[NEW]") == 1 and "[NEW] URGENT · kherson-evacuation" in res.stdout
+    assert "carried by 4 outlets (1 independent): Daily Mirror, inkl, World News Wire, Yahoo News UK" in res.stdout
+    for trap in ("Texas", "Fleet", "fleet", "Hurricane", "hospital"):
+        assert trap not in res.stdout

@@ -169,3 +169,28 @@ def test_index_is_bounded_per_word_and_needs_no_scan() -> None:
         idx.add(f"c{i}", ["t:common", f"t:rare{i}", f"t:also{i}"])
     assert idx.candidates(["t:common"], 1) == ["c996", "c997", "c998", "c999"]
     assert idx.candidates(["t:common", "t:rare5", "t:also5"], 2) == ["c5"]
+
+
+class TestIndependentSources:
+    def test_aggregator_crediting_the_original_is_not_independent(self, store: SqliteStore) -> None:
+        """inkl's copy names the Daily Mirror in its chrome: 2 outlets, 1 independent."""
+        text = ("Hundreds of civilians have had to flee key Ukrainian city Kherson just weeks after Kyiv's troops "
+                "drove Russian forces out, as shelling increased tenfold.")
+        d = Deduper(store)
+        d.add(make_story("Hundreds of civilians flee Kherson", text, "Daily Mirror - World News", sid="m"))
+        out = d.add(make_story("Russia pounds Kherson tenfold", "Start reading Daily Mirror World " + text, "inkl",
+                               sid="i"))
+        assert out is not None and out.cluster.sources == ("Daily Mirror - World News", "inkl")
+        assert out.cluster.independent == ("Daily Mirror - World News",)
+
+    def test_tagged_aggregator_and_independent_outlet(self, store: SqliteStore) -> None:
+        """A feed tagged aggregator never adds an independent source; another newsroom does."""
+        from dataclasses import replace
+
+        text = "Floodwaters reached the town centre overnight and hundreds of residents were moved to shelters today."
+        d = Deduper(store)
+        d.add(make_story("Flood reaches town centre", text, "Local Paper", sid="a"))
+        agg = d.add(replace(make_story("Flood hits town", "Via wire: " + text, "Aggregator", sid="b"), aggregator=True))
+        own = d.add(make_story("Town centre flooded", "Our reporter saw: " + text, "Other Paper", sid="c"))
+        assert agg is not None and agg.cluster.independent == ("Local Paper",)
+        assert own is not None and own.cluster.independent == ("Local Paper", "Other Paper")
