@@ -48,7 +48,7 @@ class Thresholds:
 
     title: float = 88.0
     title_shared: int = 3
-    title_jaccard: float = 0.5
+    title_jaccard: float = 0.45
     lead: float = 90.0
     min_title_words: int = 5
     min_lead_words: int = 15

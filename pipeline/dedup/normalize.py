@@ -70,9 +70,12 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
+_US = re.compile(r"\bU\.?S\.?(?:A\.?)?(?=\W|$)")  # U.S., US, USA (upper case only: not the pronoun)
+
+
 def norm_title(title: str) -> str:
     """Headline without an outlet suffix (`... - Reuters`, `... | inkl`), folded, as space-joined words."""
-    return " ".join(words(_TITLE_SUFFIX.sub("", title.strip())))
+    return " ".join(words(_US.sub(" usa ", _TITLE_SUFFIX.sub("", title.strip()))))
 
 
 def lead(summary: str, n_words: int = 60) -> str:
@@ -95,12 +98,14 @@ _SUFFIXES = ("ing", "ed", "es", "s")
 
 
 def stem(word: str) -> str:
-    """A light English suffix strip (flees/fled stay apart, flees/flee meet), enough for headline overlap."""
+    """A light English suffix strip, enough for headline overlap: vote/votes/voted/voting -> vot,
+    flee/flees -> fle (fled stays apart: irregular forms are the rules' business, not dedup's)."""
     if len(word) > 4:
         for suffix in _SUFFIXES:
             if word.endswith(suffix):
-                return word[: -len(suffix)]
-    return word
+                word = word[: -len(suffix)]
+                break
+    return word[:-1] if len(word) > 3 and word.endswith("e") else word
 
 
 def content_words(normalized: str) -> list[str]:
