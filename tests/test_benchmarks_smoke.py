@@ -31,4 +31,5 @@ def test_eval_dedup_smoke() -> None:
         return
     assert "STS-B headlines train+dev: 120 pairs" in res.stdout
     assert "UCI News Aggregator 2014-03-10: 120 headlines" in res.stdout
-    assert res.stdout.count("newswatch (production dedup") == 2
+    assert res.stdout.count("newswatch (production dedup") == 3
+    assert "syndication set: 120 stories" in res.stdout and "datasketch MinHashLSH" in res.stdout

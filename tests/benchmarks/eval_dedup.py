@@ -262,7 +262,8 @@ def eval_syndication(limit: int | None, threshold: int) -> None:
     for name, assign in (
         ("newswatch (production dedup)", ours),
         ("exact normalized title", greedy(titles, lambda a, b: a == b)),
-        (f"token_set_ratio >= {threshold} (greedy)", greedy(titles, lambda a, b: fuzz.token_set_ratio(a, b) >= threshold)),
+        (f"token_set_ratio >= {threshold} (greedy)",
+         greedy(titles, lambda a, b: fuzz.token_set_ratio(a, b) >= threshold)),
         ("datasketch MinHashLSH (J >= 0.5)", minhash_clusters(rows, 0.5)),
     ):
         p, r = pairs_prf(assign, group)  # type: ignore[arg-type]
