@@ -53,8 +53,8 @@ class Thresholds:
     min_title_words: int = 5
     min_lead_words: int = 15
     lead_chars: int = 160
-    lead_index_words: int = 40
-    lead_shared: int = 6
+    lead_index_words: int = 12
+    lead_shared: int = 4
     max_candidates: int = 50
 
 
@@ -132,8 +132,8 @@ class Deduper:
         self._index = ClusterIndex()
 
     def _keys(self, title_n: str, lead_n: str) -> tuple[list[str], list[str]]:
-        return (["t:" + w for w in content_words(title_n)],
-                ["l:" + w for w in content_words(lead_n)[: self.th.lead_index_words]])
+        """Index keys: every headline word, every lead word (the caller indexes only the rarest of these)."""
+        return ["t:" + w for w in content_words(title_n)], ["l:" + w for w in dict.fromkeys(content_words(lead_n))]
 
     def _load(self, now: float) -> dict[str, ClusterRecord]:
         if self._recent is None:
@@ -146,7 +146,9 @@ class Deduper:
         assert self._recent is not None
         self._recent[c.id] = c
         title_keys, lead_keys = self._keys(c.norm_title, c.lead)
-        self._index.add(c.id, title_keys + lead_keys)
+        # A cluster is indexed under its rarest lead words only: postings stay short, and a copy (whose lead
+        # contains those words) still finds it when it looks up all of its own lead words.
+        self._index.add(c.id, title_keys + self._index.rarest(lead_keys, self.th.lead_index_words))
 
     def candidates(self, title_n: str, lead_n: str, now: float) -> list[ClusterRecord]:
         """Open clusters sharing enough headline or lead words to be worth verifying (bounded, no scan)."""
@@ -154,7 +156,7 @@ class Deduper:
         title_keys, lead_keys = self._keys(title_n, lead_n)
         th = self.th
         ids = dict.fromkeys(self._index.candidates(title_keys, th.title_shared)[: th.max_candidates])
-        by_lead = self._index.candidates(lead_keys, th.lead_shared, rare_only=True)
+        by_lead = self._index.candidates(lead_keys, th.lead_shared)
         ids.update(dict.fromkeys(by_lead[: th.max_candidates]))
         if min(len(title_keys), th.title_shared) < th.title_shared:  # short headline: few shared words
             ids.update(dict.fromkeys(self._index.candidates(title_keys, 1)[: th.max_candidates]))

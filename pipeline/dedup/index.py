@@ -40,5 +40,13 @@ class ClusterIndex:
             counts.update(posting)
         return [cid for cid, n in counts.most_common() if n >= min_shared]
 
+    def rarest(self, words: list[str], k: int) -> list[str]:
+        """The `k` words with the shortest postings (rarest so far; unseen words first), in a stable order.
+
+        A story and its copies share most of their rare words (names, places, numbers), so indexing and
+        looking up only those keeps candidate counting small without losing the copies."""
+        postings = self._postings
+        return sorted(words, key=lambda w: (len(postings[w]) if w in postings else 0, w))[:k]
+
     def __len__(self) -> int:
         return len(self._postings)
