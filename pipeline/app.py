@@ -44,7 +44,7 @@ def _beam() -> tuple[Any, Any, Any]:
 
 
 def stages(stories, rules: tuple[Rule, ...], state_path: str, notifier: NotifierSpec,  # type: ignore[no-untyped-def]
-           channel: str, window: float):
+           channel: str, window: float, boilerplate: tuple[str, ...] = ()):
     """The stages after ingestion, shared by the worker and the backtest."""
     from pipeline.alerts.transform import SendAlerts
     from pipeline.dedup.transform import DedupStories
@@ -52,7 +52,7 @@ def stages(stories, rules: tuple[Rule, ...], state_path: str, notifier: Notifier
 
     return (
         stories
-        | "DedupStories" >> DedupStories(state_path, window)
+        | "DedupStories" >> DedupStories(state_path, window, boilerplate)
         | "MatchRules" >> MatchRules(rules)
         | "SendAlerts" >> SendAlerts(state_path, notifier, channel)
     )
@@ -100,7 +100,7 @@ def run_cycle(cfg: WorkerConfig, rules: tuple[Rule, ...], notifier: NotifierSpec
         p = beam.Pipeline(runner=runner(), options=options([]))
         due = p | "Feeds" >> beam.Create(feeds)
         stories = due | "ReadFeeds" >> ReadFeeds(cfg.state_path, started, cfg.poll_settings())
-        stages(stories, rules, cfg.state_path, notifier, cfg.channel, cfg.dedup_window)
+        stages(stories, rules, cfg.state_path, notifier, cfg.channel, cfg.dedup_window, cfg.boilerplate)
         result = p.run()
         result.wait_until_finish()
         # Every decision of this cycle is now in the outbox: its stories need not be replayed.

@@ -13,6 +13,9 @@
     dedup_window_hours: 72          # how long a story cluster stays open for new members
     max_item_age_hours: 72          # ignore items published longer ago (no flood of old news); 0 = off
     fetch_timeout: 15               # seconds per HTTP read (a whole response gets 4x this)
+    dedup:
+      boilerplate:                  # extra text to ignore when comparing copies (regular expressions)
+        - "subscribe to our newsletter"
     polling:                        # all optional
       tick: 30s                     # how often the worker looks for due feeds
       min_interval: 2m              # adaptive interval bounds
@@ -29,6 +32,7 @@ re-read when edited; a broken edit keeps the last good list.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -42,7 +46,7 @@ from pipeline.sources.schedule import SchedulePolicy
 from pipeline.yamlsrc import Node, Reader
 
 KEYS = ("feeds", "rules", "state", "slack", "poll_interval", "dedup_window_hours", "max_item_age_hours",
-        "fetch_timeout", "polling")
+        "fetch_timeout", "polling", "dedup")
 POLLING_KEYS = ("tick", "min_interval", "max_interval", "per_host_concurrency", "per_host_spacing", "workers",
                 "quarantine_after", "max_bytes")
 DEFAULT_CHANNEL = "#newswatch"
@@ -64,6 +68,7 @@ class WorkerConfig:
     polling: PollSettings = field(default_factory=PollSettings)
     path: str = ""
     feeds_file: str = ""
+    boilerplate: tuple[str, ...] = ()  # extra dedup boilerplate patterns (regular expressions)
 
     def poll_settings(self) -> PollSettings:
         """Polling settings with the top-level knobs applied."""
@@ -108,6 +113,7 @@ def load_config(path: str | Path) -> WorkerConfig:
     max_age = num("max_item_age_hours", 72, 0, hours=True)
     timeout = num("fetch_timeout", 15, 0.1)
     tick, polling = _polling(r, keys["polling"][1]) if "polling" in keys else (30.0, PollSettings())
+    boilerplate = _dedup(r, keys["dedup"][1]) if "dedup" in keys else ()
     if r.problems:
         raise ConfigError(r.report())
     assert rules is not None and interval is not None and window is not None and timeout is not None
@@ -125,6 +131,7 @@ def load_config(path: str | Path) -> WorkerConfig:
         polling=polling,
         path=str(path.resolve()),
         feeds_file=feeds_file,
+        boilerplate=boilerplate,
     )
 
 
@@ -179,6 +186,20 @@ def _feeds(r: Reader, node: Node) -> tuple[FeedSpec, ...]:
     if not feeds and not r.problems:
         r.error(node, "'feeds' is empty; list at least one feed url")
     return tuple(feeds)
+
+
+def _dedup(r: Reader, node: Node) -> tuple[str, ...]:
+    keys = r.mapping(node, "'dedup'", ("boilerplate",)) or {}
+    patterns: list[str] = []
+    for text, item in r.strings(keys["boilerplate"][1], "'dedup.boilerplate'") if "boilerplate" in keys else []:
+        try:
+            re.compile(text)
+        except re.error as e:
+            r.error(item, f"'dedup.boilerplate' entry {text!r} is not a valid regular expression ({e}); "
+                          "escape special characters like ( ) . ? with a backslash")
+            continue
+        patterns.append(text)
+    return tuple(patterns)
 
 
 def _polling(r: Reader, node: Node) -> tuple[float, PollSettings]:

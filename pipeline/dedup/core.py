@@ -16,7 +16,7 @@ from enum import Enum
 from rapidfuzz import fuzz
 
 from pipeline.dedup.index import ClusterIndex
-from pipeline.dedup.normalize import content_words, fold, lead, norm_title, words
+from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, ClusterRecord, Story
 from pipeline.sources.parse import canonical_url
 from pipeline.state.store import Store
@@ -124,8 +124,10 @@ def republishes(story: Story, sources: tuple[str, ...]) -> bool:
 class Deduper:
     """Assigns stories, in arrival order, to clusters kept in `store` for `window` seconds."""
 
-    def __init__(self, store: Store, window: float = DEFAULT_WINDOW, th: Thresholds | None = None) -> None:
+    def __init__(self, store: Store, window: float = DEFAULT_WINDOW, th: Thresholds | None = None,
+                 boilerplate: tuple[str, ...] = ()) -> None:
         self.store = store
+        self._extra = compile_extra(boilerplate)
         self.window = window
         self.th = th or Thresholds()
         self._recent: dict[str, ClusterRecord] | None = None
@@ -173,7 +175,7 @@ class Deduper:
             cluster = None if processed else self.store.get_cluster(cid)
             return None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
         url = canonical_url(story.link)
-        title_n, lead_n = norm_title(story.title), lead(story.summary)
+        title_n, lead_n = norm_title(story.title), lead(story.summary, extra=self._extra)
         fp = fingerprint(title_n, lead_n)
         twin = self.store.twin(story.feed_url, story.guid, url, fp)
         if twin is not None:  # the same item again with a regenerated GUID, a new link form, or both

@@ -57,12 +57,21 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
-def strip_boilerplate(text: str) -> str:
-    """Remove aggregator chrome, photo credits, datelines, bylines and agency credits; keeps the article text."""
+def compile_extra(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """User boilerplate patterns (worker config `dedup.boilerplate`) as one case-insensitive regex."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+
+
+def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None) -> str:
+    """Remove aggregator chrome, photo credits, datelines, bylines and agency credits (plus the user's own
+    `extra` patterns); keeps the article text."""
     text = re.sub(r"\s+", " ", text.translate(_QUOTES)).strip()
     for edge in _EDGES_RE:  # first: "(AFP)" inside a dateline is part of the dateline
         text = edge.sub("", text)
-    return re.sub(r"\s+", " ", _BOILERPLATE_RE.sub(" ", text)).strip()
+    text = _BOILERPLATE_RE.sub(" ", text)
+    if extra is not None:
+        text = extra.sub(" ", text)
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def words(text: str) -> list[str]:
@@ -78,9 +87,9 @@ def norm_title(title: str) -> str:
     return " ".join(words(_US.sub(" usa ", _TITLE_SUFFIX.sub("", title.strip()))))
 
 
-def lead(summary: str, n_words: int = 60) -> str:
+def lead(summary: str, n_words: int = 60, extra: re.Pattern[str] | None = None) -> str:
     """The first `n_words` words of the article text after boilerplate removal."""
-    return " ".join(words(strip_boilerplate(summary))[:n_words])
+    return " ".join(words(strip_boilerplate(summary, extra))[:n_words])
 
 
 # Function words and newsroom filler: sharing them says nothing about being the same story.

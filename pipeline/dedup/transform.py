@@ -19,8 +19,8 @@ from pipeline.state.sqlite import SqliteStore
 
 
 class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
-    def __init__(self, state_path: str, window: float) -> None:
-        self.state_path, self.window = state_path, window
+    def __init__(self, state_path: str, window: float, boilerplate: tuple[str, ...]) -> None:
+        self.state_path, self.window, self.boilerplate = state_path, window, boilerplate
         self.new_stories = Metrics.counter(t.NAMESPACE, t.STORIES_NEW)
         self.new_clusters = Metrics.counter(t.NAMESPACE, t.CLUSTERS_NEW)
 
@@ -28,7 +28,7 @@ class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
         self.store = SqliteStore(self.state_path)
 
     def process(self, keyed: tuple[None, Iterable[Story]]) -> Iterator[ClusteredStory]:
-        deduper = Deduper(self.store, self.window)
+        deduper = Deduper(self.store, self.window, boilerplate=self.boilerplate)
         for story in sorted(keyed[1], key=lambda s: (s.fetched, s.published, s.id)):
             out = deduper.add(story)
             if out is None:
@@ -46,16 +46,16 @@ class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
 class DedupStories(beam.PTransform):  # type: ignore[misc]
     """Drop stories already processed; put the rest into story clusters (state in `state_path`)."""
 
-    def __init__(self, state_path: str, window: float = DEFAULT_WINDOW) -> None:
+    def __init__(self, state_path: str, window: float = DEFAULT_WINDOW, boilerplate: tuple[str, ...] = ()) -> None:
         super().__init__()
-        self.state_path, self.window = state_path, window
+        self.state_path, self.window, self.boilerplate = state_path, window, boilerplate
 
     def expand(self, stories: beam.PCollection) -> beam.PCollection:
         return (
             stories
             | "OneKey" >> beam.Map(lambda s: (None, s))
             | "GatherCycle" >> beam.GroupByKey()
-            | "AssignClusters" >> beam.ParDo(_AssignClustersFn(self.state_path, self.window))
+            | "AssignClusters" >> beam.ParDo(_AssignClustersFn(self.state_path, self.window, self.boilerplate))
         )
 
 

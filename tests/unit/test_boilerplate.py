@@ -60,3 +60,13 @@ def test_seed_story_chrome_is_gone() -> None:
     inkl = ("Get all your news in one place. 100’s of premium titles. One app. Start reading Daily Mirror World "
             "Chris Hughes Hundreds of civilians have had to flee key Ukrainian city Kherson")
     assert lead(inkl).startswith("daily mirror world chris hughes hundreds of civilians")
+
+
+def test_user_patterns_extend_the_list() -> None:
+    """Patterns from the worker config are removed too, case-insensitively."""
+    from pipeline.dedup.normalize import compile_extra
+
+    extra = compile_extra(("subscribe to our newsletter", r"\(with reporting by [^)]*\)"))
+    text = f"{LEAD} Subscribe to our newsletter (With reporting by J. Doe)"
+    assert strip_boilerplate(text) != LEAD
+    assert strip_boilerplate(text, extra) == LEAD

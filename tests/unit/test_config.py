@@ -45,3 +45,17 @@ def test_shipped_configs_are_valid(repo: Path, name: str) -> None:
     """The example worker configs in deploy/ load."""
     cfg = load_config(repo / "deploy" / name)
     assert cfg.feeds and Path(cfg.rules_dir).name == "rules"
+
+
+def test_dedup_boilerplate_patterns_are_validated(tmp_path: Path) -> None:
+    """Extra boilerplate patterns are regular expressions; a broken one is reported with its line."""
+    ok = load_config(write(tmp_path, "feeds:\n  - url: http://127.0.0.1:9/a.xml\nrules: r\n"
+                                     "dedup:\n  boilerplate:\n    - subscribe to our newsletter\n"))
+    assert ok.boilerplate == ("subscribe to our newsletter",)
+    p = write(tmp_path, "feeds:\n  - url: http://127.0.0.1:9/a.xml\nrules: r\ndedup:\n  boilerplate:\n    - 'ok'\n"
+                        "    - 'Photo (by'\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert [str(x) for x in e.value.problems] == [
+        f"{p}:7: 'dedup.boilerplate' entry 'Photo (by' is not a valid regular expression (missing ), unterminated "
+        "subpattern at position 6); escape special characters like ( ) . ? with a backslash"]
