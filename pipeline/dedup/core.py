@@ -53,7 +53,8 @@ class Thresholds:
     min_title_words: int = 5
     min_lead_words: int = 15
     lead_chars: int = 160
-    lead_index_words: int = 12
+    lead_index_words: int = 12  # a cluster is indexed under this many of its rarest lead words ...
+    lead_index_span: int = 40  # ... taken from the first words of its lead (a copy's caption may push the rest out)
     lead_shared: int = 4
     max_candidates: int = 50
 
@@ -147,10 +148,11 @@ class Deduper:
     def _remember(self, c: ClusterRecord) -> None:
         assert self._recent is not None
         self._recent[c.id] = c
-        title_keys, lead_keys = self._keys(c.norm_title, c.lead)
+        title_keys, _ = self._keys(c.norm_title, "")
         # A cluster is indexed under its rarest lead words only: postings stay short, and a copy (whose lead
         # contains those words) still finds it when it looks up all of its own lead words.
-        self._index.add(c.id, title_keys + self._index.rarest(lead_keys, self.th.lead_index_words))
+        span = ["l:" + w for w in dict.fromkeys(content_words(" ".join(c.lead.split()[: self.th.lead_index_span])))]
+        self._index.add(c.id, title_keys + self._index.rarest(span, self.th.lead_index_words))
 
     def candidates(self, title_n: str, lead_n: str, now: float) -> list[ClusterRecord]:
         """Open clusters sharing enough headline or lead words to be worth verifying (bounded, no scan)."""
@@ -199,9 +201,11 @@ class Deduper:
             independent = cluster.independent
             if story.source not in cluster.sources and not republishes(story, cluster.sources):
                 independent = (*independent, story.source)
-            # The cluster is compared through its longest lead, so a founder with a truncated or empty
-            # summary does not make later copies look like a different story.
-            best_lead = lead_n if len(lead_n) > len(cluster.lead) else cluster.lead
+            # A founder with an empty or truncated summary hands its place as the cluster's lead to the first
+            # copy with a usable one, so later copies are not compared with nothing. A usable founder lead is
+            # kept: a longer copy is often just one with more chrome in front.
+            short = len(cluster.lead.split()) < self.th.min_lead_words
+            best_lead = lead_n if short and len(lead_n) > len(cluster.lead) else cluster.lead
             cluster = replace(cluster, sources=sources, last_seen=max(cluster.last_seen, now), size=cluster.size + 1,
                               lead=best_lead, independent=independent)
         self.store.save_cluster(cluster)

@@ -194,3 +194,36 @@ class TestIndependentSources:
         own = d.add(make_story("Town centre flooded", "Our reporter saw: " + text, "Other Paper", sid="c"))
         assert agg is not None and agg.cluster.independent == ("Local Paper",)
         assert own is not None and own.cluster.independent == ("Local Paper", "Other Paper")
+
+
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "kherson-syndicated-article.txt"
+
+
+@pytest.mark.skipif(not SEED.is_file(), reason=f"seed article not found at {SEED} (../shared/seed)")
+def test_seed_story_variants_form_one_cluster(store: SqliteStore) -> None:
+    """The seed article as the Mirror, inkl (with its chrome), a truncated copy, a copy with dateline and
+    caption, and a rewritten headline: one cluster. The drone story further down the same page and the Texas
+    trap are other stories."""
+    raw = SEED.read_text(encoding="utf-8")
+    paras = [p.strip() for p in raw.split("\n\n") if p.strip()]
+    body_start = next(i for i, p in enumerate(paras) if p.startswith("Hundreds of civilians have had to flee"))
+    article = "\n\n".join(paras[body_start:])
+    title = "Hundreds of civilians flee Kherson as Russians bombard city in revenge for loss"
+    variants = [
+        make_story(title, article, "Daily Mirror", link="https://mirror.example/k", sid="mirror"),
+        make_story(title + " | inkl", raw, "inkl", link="https://inkl.example/k", sid="inkl"),
+        make_story("Kherson shelling: hundreds flee", " ".join(article.split()[:45]) + "...", "Wire", sid="wire"),
+        make_story("Russia bombards Kherson in revenge", "KYIV (Reuters) - Houses destroyed in Posad-Pokrovs'ke "
+                   "village, in the Kherson region (AFP via Getty Images) " + article, "Reuters copy", sid="rt"),
+        make_story("Civilians forced out of Kherson as Russian shelling rises tenfold", article, "Digest", sid="dg"),
+    ]
+    drones = next(p for p in paras if p.startswith("It has bought 1,400 unmanned planes"))
+    others = [
+        make_story("Ukraine expands military drone fleet with 1,400 planes", drones, "Kyiv Post", sid="drone"),
+        make_story("Texas activist flees the state after months of threats", "An organiser left Texas.", "Yahoo",
+                   sid="texas"),
+    ]
+    d = Deduper(store)
+    clusters = [out.cluster.id for s in variants + others if (out := d.add(s))]
+    assert len(set(clusters[:5])) == 1, clusters
+    assert clusters[5] != clusters[0] and clusters[6] != clusters[0] and clusters[5] != clusters[6]
