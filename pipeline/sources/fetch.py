@@ -266,11 +266,3 @@ def _http_error(url: str, status: int, headers: dict[str, str]) -> FetchResult:
 def _reason(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
-
-def fetch(url: str, *, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAULT_MAX_BYTES) -> FetchResult:
-    """One-off fetch with a fresh pool (tools and tests); the worker keeps one `Fetcher` per process."""
-    f = Fetcher(FetchPolicy(read_timeout=timeout, max_bytes=max_bytes))
-    try:
-        return f.fetch(url)
-    finally:
-        f.close()

@@ -209,9 +209,6 @@ class SqliteStore:
             "UPDATE alerts SET status = 'pending', updated = ?, last_error = ? WHERE key = ?", (now, error, key)
         )
 
-    def sent_count(self) -> int:
-        return int(self._exec("SELECT COUNT(*) FROM alerts WHERE status = 'sent'").fetchone()[0])
-
     def close(self) -> None:
         with self._lock:
             self._db.close()
