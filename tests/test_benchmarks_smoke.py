@@ -33,3 +33,13 @@ def test_eval_dedup_smoke() -> None:
     assert "UCI News Aggregator 2014-03-10: 120 headlines" in res.stdout
     assert res.stdout.count("newswatch (production dedup") == 3
     assert "syndication set: 120 stories" in res.stdout and "datasketch MinHashLSH" in res.stdout
+
+
+def test_bench_dedup_smoke() -> None:
+    """bench_dedup.py measures all three rows at a tiny window and prints its table."""
+    res = subprocess.run([sys.executable, str(BENCH / "bench_dedup.py"), "--windows", "500", "--measure", "60",
+                          "--naive-max", "500"], capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = [line for line in res.stdout.splitlines() if line.strip().startswith("500")]
+    assert [r.split("  ")[1].strip().split(" (")[0] for r in rows] == [
+        "newswatch Deduper", "newswatch core", "naive pairwise token_set_ratio"]
