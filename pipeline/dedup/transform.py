@@ -29,10 +29,13 @@ class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
 
     def process(self, keyed: tuple[None, Iterable[Story]]) -> Iterator[ClusteredStory]:
         deduper = Deduper(self.store, self.window, boilerplate=self.boilerplate)
-        for story in sorted(keyed[1], key=lambda s: (s.fetched, s.published, s.id)):
-            out = deduper.add(story)
-            if out is None:
-                continue
+        results = []
+        with self.store.batch():  # one commit for the cycle; nothing is emitted before it
+            for story in sorted(keyed[1], key=lambda s: (s.fetched, s.published, s.id)):
+                out = deduper.add(story)
+                if out is not None:
+                    results.append(out)
+        for out in results:
             if out.reason != Reason.REPLAY.value:
                 self.new_stories.inc()
             if out.reason == Reason.NEW.value:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,20 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run the enclosed reads and writes in one transaction (one commit instead of one per write)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._db.execute("ROLLBACK")
+            raise
+        with self._lock:
+            self._db.execute("COMMIT")
 
     def _exec(self, sql: str, args: tuple[object, ...] = ()) -> sqlite3.Cursor:
         with self._lock:

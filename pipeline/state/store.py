@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +21,9 @@ class AlertHistory:
 
 class Store(Protocol):
     """Everything the stages persist. Implementations must be safe to open from several DoFns of one process."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """One transaction around many calls (the dedup stage wraps a cycle's stories in it)."""
 
     # --- dedup: seen stories and clusters (bounded by `gc`) ---
     def story_cluster(self, story_id: str) -> tuple[str, bool] | None:

@@ -69,11 +69,15 @@ def run(window: int, measure: int, naive_max: int) -> list[tuple[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "s.db")
         d = Deduper(store, window=10**9)
-        for i, (t, s) in enumerate(base):
-            d.add(make_story(t, s, f"outlet{i % 500}", sid=f"w{i}", fetched=1.0, published=1.0))
+        for start in range(0, window, 5000):  # filled in cycles of 5,000 stories, as the worker would
+            with store.batch():
+                for i in range(start, min(window, start + 5000)):
+                    t, s = base[i]
+                    d.add(make_story(t, s, f"outlet{i % 500}", sid=f"w{i}", fetched=1.0, published=1.0))
         t0 = time.perf_counter()
-        for i, (t, s) in enumerate(probe):
-            d.add(make_story(t, s, f"outlet{i % 500}x", sid=f"p{i}", fetched=2.0, published=2.0))
+        with store.batch():  # one cycle, one transaction, as DedupStories runs it
+            for i, (t, s) in enumerate(probe):
+                d.add(make_story(t, s, f"outlet{i % 500}x", sid=f"p{i}", fetched=2.0, published=2.0))
         rows.append(("newswatch Deduper (with SQLite state)", measure / (time.perf_counter() - t0)))
         store.close()
     th = Thresholds()
