@@ -6,6 +6,7 @@ are still found through their rarer words.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, deque
 from collections.abc import Iterable
 
@@ -35,10 +36,10 @@ class ClusterIndex:
         if rare_only:
             rare = [p for p in postings if len(p) < self.per_word]
             postings = rare if len(rare) >= min_shared else postings
-        counts: Counter[str] = Counter()
-        for posting in postings:
-            counts.update(posting)
-        return [cid for cid, n in counts.most_common() if n >= min_shared]
+        counts = Counter(itertools.chain.from_iterable(postings))  # one C-level pass
+        hits = [(n, cid) for cid, n in counts.items() if n >= min_shared]
+        hits.sort(key=lambda h: -h[0])  # stable: ties keep posting order
+        return [cid for _, cid in hits]
 
     def rarest(self, words: list[str], k: int) -> list[str]:
         """The `k` words with the shortest postings (rarest so far; unseen words first), in a stable order.

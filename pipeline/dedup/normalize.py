@@ -6,6 +6,7 @@ otherwise make two copies look different (or two different stories look alike).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -106,6 +107,7 @@ STOPWORDS = frozenset({
 _SUFFIXES = ("ing", "ed", "es", "s")
 
 
+@functools.lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """A light English suffix strip, enough for headline overlap: vote/votes/voted/voting -> vot,
     flee/flees -> fle (fled stays apart: irregular forms are the rules' business, not dedup's)."""
