@@ -8,7 +8,6 @@ with `spacing` seconds between requests, so no host ever sees more than `per_hos
 from __future__ import annotations
 
 import hashlib
-import logging
 import random
 import threading
 import time
@@ -23,7 +22,6 @@ from pipeline.sources.fetch import Fetcher, FetchPolicy
 from pipeline.sources.parse import ItemBlocks, ParseResult, drop_old, parse_feed, split_items
 from pipeline.sources.schedule import FeedState, Outcome, SchedulePolicy, after, parse_max_age, parse_retry_after
 
-log = logging.getLogger("newswatch.sources")
 MAX_ITEMS = 1000
 
 
