@@ -1,9 +1,9 @@
 """Pure dedup decision plus the `Deduper` that applies it against the state store.
 
 Layers, cheapest first: the same story seen before (by id), the same canonical URL or GUID in any feed, then a
-near-duplicate test on the headline and on the lead text with rapidfuzz. Every decision carries a reason and a
-score. The skeleton compares a story with every cluster active in the window (linear in the window); the
-signature index that makes this independent of window size is a later step behind the same interface.
+near-duplicate test on the headline and on the lead text. Every decision carries a reason and a score. Candidate
+clusters come from a bounded inverted index of content words (`pipeline.dedup.index`), not from a scan of the
+window.
 """
 
 from __future__ import annotations

@@ -157,8 +157,7 @@ class SqliteStore:
 
     def stage_feed_states(self, states: list[FeedState]) -> None:
         rows = [(s.url, json.dumps(_feed_dict(s)), s.next_due) for s in states]
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
+        with self.batch(), self._lock:
             self._db.executemany("INSERT OR REPLACE INTO feeds_staged VALUES (?,?,?)", rows)
 
     def discard_staged(self) -> None:
@@ -166,12 +165,10 @@ class SqliteStore:
 
     def commit_cycle(self) -> int:
         """Atomically: staged feed states become current and the cycle's stories are marked processed."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            self._db.execute("INSERT OR REPLACE INTO feeds SELECT * FROM feeds_staged")
-            self._db.execute("DELETE FROM feeds_staged")
-            n = self._db.execute("UPDATE stories SET processed = 1 WHERE processed = 0").rowcount
-        return n
+        with self.batch():
+            self._exec("INSERT OR REPLACE INTO feeds SELECT * FROM feeds_staged")
+            self._exec("DELETE FROM feeds_staged")
+            return self._exec("UPDATE stories SET processed = 1 WHERE processed = 0").rowcount
 
     # --- alert ledger ---
     def alert_history(self, rule_id: str, cluster_id: str) -> AlertHistory:
