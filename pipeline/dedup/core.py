@@ -2,8 +2,8 @@
 
 Layers, cheapest first: the same story seen before (by id), the same canonical URL or GUID in any feed, then a
 near-duplicate test on the headline and on the lead text. Every decision carries a reason and a score. Candidate
-clusters come from a bounded inverted index of content words (`pipeline.dedup.index`), not from a scan of the
-window.
+clusters come from a fixed-size table of signature keys (`pipeline.dedup.index`), not from a scan of the window;
+the clusters themselves stay in the state store, so memory does not grow with the window.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from enum import Enum
 
 from rapidfuzz import fuzz
 
-from pipeline.dedup.index import ClusterIndex
+from pipeline.dedup.index import KeyTable, lead_keys, title_keys
 from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, ClusterRecord, Story
 from pipeline.sources.parse import canonical_url
@@ -39,8 +39,9 @@ class Reason(str, Enum):
 class Thresholds:
     """Near-duplicate thresholds and the minimum text needed to trust them.
 
-    Headlines match when they share at least `title_shared` content words (stemmed, no stopwords) and those
-    are at least `title_jaccard` of the words of both, or when rapidfuzz's token_sort_ratio reaches `title`
+    Headlines match when they share at least `title_shared` content words (stemmed, no stopwords; two of them
+    not bare numbers) and those are at least `title_jaccard` of the words of both (`title_jaccard_more` when
+    they share `title_shared_more`), or when rapidfuzz's token_sort_ratio reaches `title`
     on headlines of `min_title_words` or more. Leads match on rapidfuzz's partial_ratio >= `lead`. Short or
     generic headlines are not evidence of sameness, hence the minimum counts. Tuned on STS-B headlines and
     the UCI sample (tests/benchmarks/eval_dedup.py).
@@ -49,13 +50,15 @@ class Thresholds:
     title: float = 88.0
     title_shared: int = 3
     title_jaccard: float = 0.45
+    title_shared_more: int = 4  # ... or this many shared with a lower Jaccard
+    title_jaccard_more: float = 0.40
     lead: float = 90.0
     min_title_words: int = 5
     min_lead_words: int = 15
     lead_chars: int = 160
-    lead_index_words: int = 12  # a cluster is indexed under this many of its rarest lead words ...
-    lead_index_span: int = 40  # ... taken from the first words of its lead (a copy's caption may push the rest out)
-    lead_shared: int = 4
+    title_words: int = 7  # headline keys: pairs of up to this many content words
+    lead_span: int = 40  # lead keys: sampled bigrams of the content words among this many first words
+    lead_sample: int = 3
     max_candidates: int = 50
 
 
@@ -71,8 +74,11 @@ class Decision:
 def title_match(title_n: str, other_n: str, th: Thresholds) -> float:
     """Headline similarity 0-100 when the two headlines count as the same story, else 0."""
     a, b = set(content_words(title_n)), set(content_words(other_n))
-    shared = len(a & b)
-    if shared >= th.title_shared and shared / len(a | b) >= th.title_jaccard:
+    both = a & b
+    shared, jaccard = len(both), len(both) / max(1, len(a | b))
+    words_shared = sum(1 for w in both if not w.isdigit())  # a date (3/10/14) is not a story
+    if (shared >= th.title_shared and words_shared >= 2
+            and (jaccard >= th.title_jaccard or (shared >= th.title_shared_more and jaccard >= th.title_jaccard_more))):
         return float(fuzz.token_set_ratio(" ".join(sorted(a)), " ".join(sorted(b))))
     if min(len(title_n.split()), len(other_n.split())) >= th.min_title_words:
         score = float(fuzz.token_sort_ratio(title_n, other_n))
@@ -122,55 +128,54 @@ def republishes(story: Story, sources: tuple[str, ...]) -> bool:
     return any(len(n) >= 4 and f" {' '.join(words(n))} " in head for n in names)
 
 
+def cluster_ref(cluster_id: str) -> int:
+    """The 48-bit number behind a cluster id (`c` + 12 hex digits), for the key table."""
+    return int(cluster_id[1:13], 16)
+
+
 class Deduper:
-    """Assigns stories, in arrival order, to clusters kept in `store` for `window` seconds."""
+    """Assigns stories, in arrival order, to clusters kept in `store` for `window` seconds.
+
+    `index` is the candidate key table; pass the same one to successive Dedupers over one store (the worker
+    does, cycle after cycle) to skip rebuilding it from the store. It is only a hint: every candidate is read
+    back from the store and verified, so a table holding keys of rolled-back or evicted clusters is harmless.
+    """
 
     def __init__(self, store: Store, window: float = DEFAULT_WINDOW, th: Thresholds | None = None,
-                 boilerplate: tuple[str, ...] = ()) -> None:
+                 boilerplate: tuple[str, ...] = (), index: KeyTable | None = None) -> None:
         self.store = store
         self._extra = compile_extra(boilerplate)
         self.window = window
         self.th = th or Thresholds()
-        self._recent: dict[str, ClusterRecord] | None = None
-        self._index = ClusterIndex()
+        self.index = index if index is not None else KeyTable()
+        self._warm = index is not None
 
-    def _keys(self, title_n: str, lead_n: str) -> tuple[list[str], list[str]]:
-        """Index keys: every headline word, every lead word (the caller indexes only the rarest of these)."""
-        return ["t:" + w for w in content_words(title_n)], ["l:" + w for w in dict.fromkeys(content_words(lead_n))]
-
-    def _load(self, now: float) -> dict[str, ClusterRecord]:
-        if self._recent is None:
-            self._recent = {}
-            for c in self.store.recent_clusters(now - self.window):
-                self._remember(c)
-        return self._recent
-
-    def _remember(self, c: ClusterRecord) -> None:
-        assert self._recent is not None
-        self._recent[c.id] = c
-        title_keys, _ = self._keys(c.norm_title, "")
-        # A cluster is indexed under its rarest lead words only: postings stay short, and a copy (whose lead
-        # contains those words) still finds it when it looks up all of its own lead words.
-        span = ["l:" + w for w in dict.fromkeys(content_words(" ".join(c.lead.split()[: self.th.lead_index_span])))]
-        self._index.add(c.id, title_keys + self._index.rarest(span, self.th.lead_index_words))
-
-    def candidates(self, title_n: str, lead_n: str, now: float) -> list[ClusterRecord]:
-        """Open clusters sharing enough headline or lead words to be worth verifying (bounded, no scan)."""
-        recent = self._load(now)
-        title_keys, lead_keys = self._keys(title_n, lead_n)
+    def keys(self, title_n: str, lead_n: str) -> list[int]:
+        """Signature keys of a normalized headline and lead (see `pipeline.dedup.index`)."""
         th = self.th
-        ids = dict.fromkeys(self._index.candidates(title_keys, th.title_shared)[: th.max_candidates])
-        by_lead = self._index.candidates(lead_keys, th.lead_shared)
-        ids.update(dict.fromkeys(by_lead[: th.max_candidates]))
-        if min(len(title_keys), th.title_shared) < th.title_shared:  # short headline: few shared words
-            ids.update(dict.fromkeys(self._index.candidates(title_keys, 1)[: th.max_candidates]))
-        out = [recent[i] for i in ids if i in recent]
-        return [c for c in out if c.last_seen >= now - self.window]
+        opening = " ".join(lead_n.split()[: th.lead_span])
+        return (title_keys(content_words(title_n), th.title_words)
+                + lead_keys(content_words(opening), th.lead_sample))
+
+    def _load(self, now: float) -> None:
+        """Index the open clusters of the store once (a cold start)."""
+        if not self._warm:
+            for c in self.store.recent_clusters(now - self.window):
+                self.index.add(cluster_ref(c.id), self.keys(c.norm_title, c.lead))
+            self._warm = True
+
+    def candidates(self, title_n: str, lead_n: str, now: float, keys: list[int] | None = None) -> list[ClusterRecord]:
+        """Open clusters sharing a headline pair or a lead bigram, most shared first (bounded, no scan)."""
+        self._load(now)
+        hits = self.index.lookup(self.keys(title_n, lead_n) if keys is None else keys)
+        best = sorted(hits, key=lambda r: -hits[r])[: self.th.max_candidates]
+        found = self.store.get_clusters([f"c{r:012x}" for r in best])
+        return [c for c in found if c.last_seen >= now - self.window]
 
     def add(self, story: Story) -> ClusteredStory | None:
         """Cluster one story; None if it was fully processed in an earlier cycle."""
         now = story.fetched
-        recent = self._load(now)
+        self._load(now)
         known = self.store.story_cluster(story.id)
         if known is not None:
             cid, processed = known
@@ -185,13 +190,16 @@ class Deduper:
             self.store.assign(story.id, cid, url, story.guid, now, story.feed_url, fp, processed)
             cluster = None if processed else self.store.get_cluster(cid)
             return None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
+        keys = self.keys(title_n, lead_n)
         same = self.store.cluster_for_identity(url, story.guid)
         cluster = self.store.get_cluster(same) if same else None
         if cluster is not None:
             decision = Decision(cluster.id, Reason.SAME_LINK, 100.0)
         else:
-            decision = decide(title_n, lead_n, self.candidates(title_n, lead_n, now), self.th)
-            cluster = recent.get(decision.cluster_id) if decision.cluster_id else None
+            candidates = self.candidates(title_n, lead_n, now, keys)
+            decision = decide(title_n, lead_n, candidates, self.th)
+            cluster = next((c for c in candidates if c.id == decision.cluster_id), None)
+        founded = cluster is None
         if cluster is None:
             cid = "c" + hashlib.sha1(story.id.encode(), usedforsecurity=False).hexdigest()[:12]
             cluster = ClusterRecord(cid, story.title, story.link, title_n, lead_n, (story.source,), now, now, 1,
@@ -206,9 +214,12 @@ class Deduper:
             # kept: a longer copy is often just one with more chrome in front.
             short = len(cluster.lead.split()) < self.th.min_lead_words
             best_lead = lead_n if short and len(lead_n) > len(cluster.lead) else cluster.lead
+            if best_lead is not cluster.lead:  # index the lead copies will be compared with
+                self.index.add(cluster_ref(cluster.id), self.keys(cluster.norm_title, best_lead))
             cluster = replace(cluster, sources=sources, last_seen=max(cluster.last_seen, now), size=cluster.size + 1,
                               lead=best_lead, independent=independent)
         self.store.save_cluster(cluster)
         self.store.assign(story.id, cluster.id, url, story.guid, now, story.feed_url, fp)
-        self._remember(cluster)
+        if founded:
+            self.index.add(cluster_ref(cluster.id), keys)
         return ClusteredStory(story, cluster.info(), decision.reason.value, decision.score)

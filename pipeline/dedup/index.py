@@ -1,53 +1,81 @@
-"""A bounded inverted index from content words to recent clusters: candidate lookup that does not scan the
-window. Each word keeps only its `per_word` most recent clusters, so a lookup costs at most
-words x per_word no matter how many clusters are open; a very common word loses its oldest clusters, which
-are still found through their rarer words.
+"""Candidate lookup for near-duplicates in time and memory independent of the window size.
+
+Signatures: a story is described by a few dozen integer keys that a copy of it shares and an unrelated story
+almost never does —
+
+- every *pair* of its headline's content words (at most the `title_words` with the smallest hash, a consistent
+  choice): a rewritten headline that keeps three content words keeps three pairs, while two stories that merely
+  share a topic word share no pair;
+- a consistent sample (1 in `lead_sample`, chosen by hash) of the *bigrams* of content words in the opening of
+  its text: a copy carries the same run of text, so it carries the same sampled bigrams wherever its own opening
+  starts (captions, datelines and chrome in front only add bigrams).
+
+`KeyTable` maps keys to cluster references in one fixed-size numpy array: buckets of `WAYS` slots, each slot a
+64-bit word holding a 16-bit key check and a 48-bit cluster reference, overwritten oldest-first. Memory is fixed
+at creation (8 bytes x slots, no per-entry Python objects); a lookup is a handful of vectorized operations on the
+story's own keys; old entries fade out when the table wraps, which bounds the state by construction. A stale or
+colliding hit only costs a verification: the caller checks every candidate against the state store.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections import Counter, deque
-from collections.abc import Iterable
+import numpy as np
+
+WAYS = 8
+_REF_BITS = 48
+_REF_MASK = (1 << _REF_BITS) - 1
 
 
-class ClusterIndex:
-    """word -> ids of the most recent clusters whose headline or lead contains it."""
+def title_keys(content: list[str], title_words: int = 7) -> list[int]:
+    """Keys of a headline's content words: all pairs (a single word when there is only one)."""
+    ws = sorted(set(content), key=hash)[:title_words]
+    if len(ws) == 1:
+        return [hash(("t1", ws[0]))]
+    ws.sort()
+    return [hash(("t", a, b)) for i, a in enumerate(ws) for b in ws[i + 1:]]
 
-    def __init__(self, per_word: int = 64) -> None:
-        self.per_word = per_word
-        self._postings: dict[str, deque[str]] = {}
 
-    def add(self, cluster_id: str, words: Iterable[str]) -> None:
-        for w in set(words):
-            posting = self._postings.get(w)
-            if posting is None:
-                posting = self._postings[w] = deque(maxlen=self.per_word)
-            if cluster_id not in posting:
-                posting.append(cluster_id)
+def lead_keys(content: list[str], sample: int = 3) -> list[int]:
+    """Keys of a lead's content words: bigrams, sampled 1 in `sample` by hash (the same ones in every copy)."""
+    keys = {hash(("l", a, b)) for a, b in zip(content, content[1:])}
+    return [k for k in keys if k % sample == 0]
 
-    def candidates(self, words: Iterable[str], min_shared: int, rare_only: bool = False) -> list[str]:
-        """Clusters sharing at least `min_shared` of these words, most shared first.
 
-        With `rare_only`, words whose posting is full (common words: they no longer tell stories apart) are
-        not counted, unless fewer than `min_shared` rarer words remain.
-        """
-        postings = [p for w in set(words) if (p := self._postings.get(w))]
-        if rare_only:
-            rare = [p for p in postings if len(p) < self.per_word]
-            postings = rare if len(rare) >= min_shared else postings
-        counts = Counter(itertools.chain.from_iterable(postings))  # one C-level pass
-        hits = [(n, cid) for cid, n in counts.items() if n >= min_shared]
-        hits.sort(key=lambda h: -h[0])  # stable: ties keep posting order
-        return [cid for _, cid in hits]
+class KeyTable:
+    """Fixed-size key -> cluster reference table (see module doc). `capacity` is the number of clusters it
+    remembers well (about 32 keys each); memory is 8 bytes x the power of two >= 32 x capacity slots."""
 
-    def rarest(self, words: list[str], k: int) -> list[str]:
-        """The `k` words with the shortest postings (rarest so far; unseen words first), in a stable order.
+    def __init__(self, capacity: int = 250_000) -> None:
+        slots = 1 << max(10, (32 * capacity - 1).bit_length())
+        self.buckets = slots // WAYS
+        self._table = np.zeros((self.buckets, WAYS), dtype=np.uint64)
+        self._next = np.zeros(self.buckets, dtype=np.uint8)
 
-        A story and its copies share most of their rare words (names, places, numbers), so indexing and
-        looking up only those keeps candidate counting small without losing the copies."""
-        postings = self._postings
-        return sorted(words, key=lambda w: (len(postings[w]) if w in postings else 0, w))[:k]
+    @property
+    def nbytes(self) -> int:
+        return int(self._table.nbytes + self._next.nbytes)
 
-    def __len__(self) -> int:
-        return len(self._postings)
+    def _split(self, keys: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        k = np.array(keys, dtype=np.int64).view(np.uint64)
+        return (k % np.uint64(self.buckets)).astype(np.intp), (k >> np.uint64(_REF_BITS)) << np.uint64(_REF_BITS)
+
+    def add(self, ref: int, keys: list[int]) -> None:
+        """Remember that cluster `ref` (< 2**48) has these keys, overwriting each bucket's oldest slot."""
+        if not keys:
+            return
+        bucket, check = self._split(keys)
+        way = self._next[bucket]
+        self._table[bucket, way] = check | np.uint64(ref & _REF_MASK)
+        self._next[bucket] = (way + 1) % WAYS
+
+    def lookup(self, keys: list[int]) -> dict[int, int]:
+        """Cluster references stored under any of these keys -> how many of the keys hit them."""
+        if not keys:
+            return {}
+        bucket, check = self._split(keys)
+        rows = self._table[bucket]
+        hits = rows[((rows >> np.uint64(_REF_BITS)) << np.uint64(_REF_BITS) == check[:, None]) & (rows != 0)]
+        if not hits.size:
+            return {}
+        refs, counts = np.unique(hits & np.uint64(_REF_MASK), return_counts=True)
+        return dict(zip(refs.tolist(), counts.tolist()))

@@ -14,8 +14,19 @@ from apache_beam.metrics import Metrics
 
 from pipeline import telemetry as t
 from pipeline.dedup.core import DEFAULT_WINDOW, Deduper, Reason
+from pipeline.dedup.index import KeyTable
 from pipeline.model import ClusteredStory, Story
 from pipeline.state.sqlite import SqliteStore
+
+
+# The candidate key table of the last state file used in this process: a long-lived worker keeps it from cycle to
+# cycle instead of rebuilding it from the store each time (one entry: a worker uses one state file).
+_TABLES: dict[str, KeyTable] = {}
+
+
+def _table_for(state_path: str) -> KeyTable | None:
+    """The kept table of this state file, or None (cold start: the Deduper builds one from the store)."""
+    return _TABLES.get(state_path)
 
 
 class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
@@ -28,13 +39,15 @@ class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
         self.store = SqliteStore(self.state_path)
 
     def process(self, keyed: tuple[None, Iterable[Story]]) -> Iterator[ClusteredStory]:
-        deduper = Deduper(self.store, self.window, boilerplate=self.boilerplate)
+        deduper = Deduper(self.store, self.window, boilerplate=self.boilerplate, index=_table_for(self.state_path))
         results = []
         with self.store.batch():  # one commit for the cycle; nothing is emitted before it
             for story in sorted(keyed[1], key=lambda s: (s.fetched, s.published, s.id)):
                 out = deduper.add(story)
                 if out is not None:
                     results.append(out)
+        _TABLES.clear()
+        _TABLES[self.state_path] = deduper.index
         for out in results:
             if out.reason != Reason.REPLAY.value:
                 self.new_stories.inc()

@@ -105,6 +105,14 @@ class SqliteStore:
         row = self._exec("SELECT * FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
         return _cluster(row) if row else None
 
+    def get_clusters(self, cluster_ids: list[str]) -> list[ClusterRecord]:
+        if not cluster_ids:
+            return []
+        marks = ",".join("?" * len(cluster_ids))
+        rows = self._exec(f"SELECT * FROM clusters WHERE id IN ({marks})", tuple(cluster_ids)).fetchall()  # noqa: S608
+        by_id = {r[0]: _cluster(r) for r in rows}
+        return [by_id[i] for i in cluster_ids if i in by_id]
+
     def save_cluster(self, c: ClusterRecord) -> None:
         self._exec(
             "INSERT OR REPLACE INTO clusters VALUES (?,?,?,?,?,?,?,?,?,?)",

@@ -37,6 +37,9 @@ class Store(Protocol):
 
     def get_cluster(self, cluster_id: str) -> ClusterRecord | None: ...
 
+    def get_clusters(self, cluster_ids: list[str]) -> list[ClusterRecord]:
+        """The clusters with these ids that still exist, in the order given."""
+
     def save_cluster(self, cluster: ClusterRecord) -> None: ...
 
     def twin(self, feed_url: str, guid: str, canonical_url: str, fingerprint: str) -> tuple[str, bool] | None:

@@ -7,10 +7,13 @@ rapidfuzz, in one run.
 
 For each window size N, N synthetic stories (8-word headlines and 40-word leads over a 30,000-word vocabulary,
 so stories are distinct) are clustered first; then `--measure` stories are timed: a third are syndicated
-copies of window stories (headline reworded, boilerplate and a dateline added), the rest new. Rows:
+copies of window stories (headline reworded, boilerplate and a dateline added), the rest new. "copies found" is
+the share of those copies put into their original's cluster, "wrong merges" the number of new stories merged
+into some cluster (both must hold at every window size, or a speed-up is bought with quality). Rows:
 
 - "newswatch Deduper": the production path (pipeline.dedup.core.Deduper with its SQLite state file);
-- "newswatch core": the same normalization, candidate index and verification without the state store;
+- "normalize+lookup+verify, no writes": the same normalization, key-table lookup, candidate reads and
+  verification, without recording anything;
 - "naive pairwise": rapidfuzz.process.extractOne(token_set_ratio) of each headline against every open one
   (only up to --naive-max, beyond that it would not finish).
 
@@ -54,8 +57,12 @@ def syndicate(title: str, lead: str, rng: random.Random) -> tuple[str, str]:
     return " ".join(words), f"Get all your news in one place. KYIV (Reuters) - {lead} Sign up to read this article"
 
 
-def run(window: int, measure: int, naive_max: int) -> list[tuple[str, float]]:
+Row = tuple[str, float, float | None, int | None]
+
+
+def run(window: int, measure: int, naive_max: int) -> list[Row]:
     from pipeline.dedup.core import Deduper, Thresholds, decide
+    from pipeline.dedup.index import KeyTable
     from pipeline.dedup.normalize import lead, norm_title
     from pipeline.state.sqlite import SqliteStore
     from pipeline.testing import make_story
@@ -64,34 +71,42 @@ def run(window: int, measure: int, naive_max: int) -> list[tuple[str, float]]:
     vocab = vocabulary(30_000, rng)
     base = make_stories(window, vocab, rng, 0)
     fresh = make_stories(measure, vocab, rng, window)
-    probe = [syndicate(*base[rng.randrange(window)], rng) if i % 3 == 0 else fresh[i] for i in range(measure)]
-    rows: list[tuple[str, float]] = []
+    origin = {i: rng.randrange(window) for i in range(0, measure, 3)}  # probe -> the window story it copies
+    probe = [syndicate(*base[origin[i]], rng) if i in origin else fresh[i] for i in range(measure)]
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "s.db")
-        d = Deduper(store, window=10**9)
+        d = Deduper(store, window=10**9, index=KeyTable(capacity=max(window, 250_000)))  # dedup.capacity
         for start in range(0, window, 5000):  # filled in cycles of 5,000 stories, as the worker would
             with store.batch():
                 for i in range(start, min(window, start + 5000)):
                     t, s = base[i]
                     d.add(make_story(t, s, f"outlet{i % 500}", sid=f"w{i}", fetched=1.0, published=1.0))
         t0 = time.perf_counter()
+        found = merged = 0
         with store.batch():  # one cycle, one transaction, as DedupStories runs it
             for i, (t, s) in enumerate(probe):
-                d.add(make_story(t, s, f"outlet{i % 500}x", sid=f"p{i}", fetched=2.0, published=2.0))
-        rows.append(("newswatch Deduper (with SQLite state)", measure / (time.perf_counter() - t0)))
+                out = d.add(make_story(t, s, f"outlet{i % 500}x", sid=f"p{i}", fetched=2.0, published=2.0))
+                assert out is not None
+                if i in origin:
+                    found += out.cluster.id == store.story_cluster(f"w{origin[i]}")[0]  # type: ignore[index]
+                else:
+                    merged += out.reason != "new-cluster"
+        rate = measure / (time.perf_counter() - t0)
+        rows.append(("newswatch Deduper (with SQLite state)", rate, found / len(origin), merged))
+        th = Thresholds()
+        t0 = time.perf_counter()
+        for t, s in probe:
+            tn, ln = norm_title(t), lead(s)
+            decide(tn, ln, d.candidates(tn, ln, 2.0), th)
+        rows.append(("newswatch normalize+lookup+verify, no writes", measure / (time.perf_counter() - t0), None, None))
         store.close()
-    th = Thresholds()
-    t0 = time.perf_counter()
-    for t, s in probe:
-        tn, ln = norm_title(t), lead(s)
-        decide(tn, ln, d.candidates(tn, ln, 2.0), th)
-    rows.append(("newswatch core (normalize+index+verify)", measure / (time.perf_counter() - t0)))
     if window <= naive_max:
         titles = [norm_title(t) for t, _ in base]
         t0 = time.perf_counter()
         for t, _ in probe:
             process.extractOne(norm_title(t), titles, scorer=fuzz.token_set_ratio, score_cutoff=76)
-        rows.append(("naive pairwise token_set_ratio", measure / (time.perf_counter() - t0)))
+        rows.append(("naive pairwise token_set_ratio", measure / (time.perf_counter() - t0), None, None))
     return rows
 
 
@@ -101,11 +116,14 @@ def main() -> int:
     ap.add_argument("--measure", type=int, default=3000, help="stories timed per window (default 3000)")
     ap.add_argument("--naive-max", type=int, default=100_000, help="largest window for the naive baseline")
     args = ap.parse_args()
-    print(f"{'window':>9}  {'method':<42} {'stories/s':>10}  {'peak RSS MiB':>12}")
+    print(f"{'window':>9}  {'method':<46} {'stories/s':>10} {'copies found':>13} {'wrong merges':>13}"
+          f" {'peak RSS MiB':>13}")
     for w in args.windows:
-        for name, rate in run(w, args.measure, args.naive_max):
+        for name, rate, recall, merges in run(w, args.measure, args.naive_max):
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"{w:>9}  {name:<42} {rate:>10.0f}  {rss:>12.0f}", flush=True)
+            rc = "" if recall is None else f"{recall:.3f}"
+            mg = "" if merges is None else str(merges)
+            print(f"{w:>9}  {name:<46} {rate:>10.0f} {rc:>13} {mg:>13} {rss:>13.0f}", flush=True)
     return 0
 
 

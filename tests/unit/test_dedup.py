@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.dedup.core import Deduper, Reason, Thresholds, decide, title_match
-from pipeline.dedup.index import ClusterIndex
-from pipeline.dedup.normalize import norm_title
+from pipeline.dedup.index import WAYS, KeyTable, lead_keys, title_keys
+from pipeline.dedup.normalize import content_words, lead, norm_title
 from pipeline.demo import FEEDS_DIR, LATER_DIR
 from pipeline.model import ClusterRecord, FeedSpec, Story
 from pipeline.sources.parse import parse_feed
@@ -162,13 +162,38 @@ class TestTitleMatch:
         assert title_match(norm_title(a), norm_title(b), self.th) == 0
 
 
-def test_index_is_bounded_per_word_and_needs_no_scan() -> None:
-    """A word keeps only its most recent clusters; a lookup touches postings, not the whole window."""
-    idx = ClusterIndex(per_word=4)
-    for i in range(1000):
-        idx.add(f"c{i}", ["t:common", f"t:rare{i}", f"t:also{i}"])
-    assert idx.candidates(["t:common"], 1) == ["c996", "c997", "c998", "c999"]
-    assert idx.candidates(["t:common", "t:rare5", "t:also5"], 2) == ["c5"]
+def test_key_table_finds_by_key_and_forgets_oldest_first() -> None:
+    """Each bucket keeps its WAYS most recent entries; a lookup counts how many keys hit each cluster, and a
+    key landing in the same bucket with a different check does not hit."""
+    table = KeyTable(capacity=1)  # the minimum: 1,024 slots
+
+    def key(bucket: int, tag: int) -> int:
+        return (tag << 48) + bucket
+
+    table.add(7, [key(1, 1), key(2, 1), key(3, 1)])
+    table.add(8, [key(2, 1)])
+    assert table.lookup([key(1, 1), key(2, 1), key(3, 1), key(4, 1)]) == {7: 3, 8: 1}
+    assert table.lookup([key(1, 2)]) == {}  # same bucket, other key
+    for tag in range(2, WAYS + 2):  # WAYS newer keys in bucket 2
+        table.add(100 + tag, [key(2, tag)])
+    assert table.lookup([key(2, 1)]) == {}
+    assert table.lookup([key(1, 1), key(2, WAYS + 1)]) == {7: 1, 101 + WAYS: 1}
+    assert table.nbytes < 20_000
+
+
+def test_signature_keys_survive_rewrites_not_topics() -> None:
+    """A reordered headline keeps its word pairs; a copy's lead with a caption in front keeps its sampled
+    bigrams; two stories sharing only a topic word share no key."""
+    a = content_words(norm_title("Hundreds of civilians flee Kherson as Russians bombard city"))
+    b = content_words(norm_title("Russians bombard Kherson city as hundreds of civilians flee"))
+    c = content_words(norm_title("Texas activist flees the state"))
+    assert set(title_keys(a)) == set(title_keys(b))
+    assert not set(title_keys(a)) & set(title_keys(c))
+    text = content_words(lead("Hundreds of civilians have had to flee key Ukrainian city Kherson just weeks after "
+                              "Kyiv's troops drove Russian forces out, as shelling increased tenfold in the city."))
+    copy = content_words(lead("Smoke rises over the river (AFP via Getty Images) KYIV (Reuters) - Hundreds of "
+                              "civilians have had to flee key Ukrainian city Kherson just weeks after Kyiv's troops"))
+    assert len(set(lead_keys(text, sample=1)) & set(lead_keys(copy, sample=1))) >= 8
 
 
 class TestIndependentSources:
