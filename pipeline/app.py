@@ -24,6 +24,7 @@ from pipeline.alerts.outbox import drain
 from pipeline.clock import Clock, SystemClock
 from pipeline.config import DEFAULT_CHANNEL, WorkerConfig, load_config
 from pipeline.dedup.core import DEFAULT_SEEN_RETENTION, DEFAULT_WINDOW
+from pipeline.dedup.index import DEFAULT_CAPACITY
 from pipeline.errors import ConfigError
 from pipeline.model import FeedSpec, Story
 from pipeline.rules.loader import RuleSet, load_rules
@@ -44,7 +45,7 @@ def _beam() -> tuple[Any, Any, Any]:
 
 
 def stages(stories, rules: tuple[Rule, ...], state_path: str, notifier: NotifierSpec,  # type: ignore[no-untyped-def]
-           channel: str, window: float, boilerplate: tuple[str, ...] = ()):
+           channel: str, window: float, boilerplate: tuple[str, ...] = (), capacity: int = DEFAULT_CAPACITY):
     """The stages after ingestion, shared by the worker and the backtest."""
     from pipeline.alerts.transform import SendAlerts
     from pipeline.dedup.transform import DedupStories
@@ -52,7 +53,7 @@ def stages(stories, rules: tuple[Rule, ...], state_path: str, notifier: Notifier
 
     return (
         stories
-        | "DedupStories" >> DedupStories(state_path, window, boilerplate)
+        | "DedupStories" >> DedupStories(state_path, window, boilerplate, capacity)
         | "MatchRules" >> MatchRules(rules)
         | "SendAlerts" >> SendAlerts(state_path, notifier, channel)
     )
@@ -100,7 +101,8 @@ def run_cycle(cfg: WorkerConfig, rules: tuple[Rule, ...], notifier: NotifierSpec
         p = beam.Pipeline(runner=runner(), options=options([]))
         due = p | "Feeds" >> beam.Create(feeds)
         stories = due | "ReadFeeds" >> ReadFeeds(cfg.state_path, started, cfg.poll_settings())
-        stages(stories, rules, cfg.state_path, notifier, cfg.channel, cfg.dedup_window, cfg.boilerplate)
+        stages(stories, rules, cfg.state_path, notifier, cfg.channel, cfg.dedup_window, cfg.boilerplate,
+               cfg.dedup_capacity)
         result = p.run()
         result.wait_until_finish()
         # Every decision of this cycle is now in the outbox: its stories need not be replayed.

@@ -16,6 +16,8 @@
     dedup:
       boilerplate:                  # extra text to ignore when comparing copies (regular expressions)
         - "subscribe to our newsletter"
+      capacity: 250000              # open clusters the candidate table remembers well; 256 bytes each,
+                                    # allocated up front (1000000 = 256 MiB); beyond it the oldest fade first
     polling:                        # all optional
       tick: 30s                     # how often the worker looks for due feeds
       min_interval: 2m              # adaptive interval bounds
@@ -38,6 +40,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.dedup.index import DEFAULT_CAPACITY
 from pipeline.errors import ConfigError, Location, Problem
 from pipeline.model import FeedSpec
 from pipeline.sources.fetch import FetchPolicy
@@ -69,6 +72,7 @@ class WorkerConfig:
     path: str = ""
     feeds_file: str = ""
     boilerplate: tuple[str, ...] = ()  # extra dedup boilerplate patterns (regular expressions)
+    dedup_capacity: int = DEFAULT_CAPACITY
 
     def poll_settings(self) -> PollSettings:
         """Polling settings with the top-level knobs applied."""
@@ -113,7 +117,7 @@ def load_config(path: str | Path) -> WorkerConfig:
     max_age = num("max_item_age_hours", 72, 0, hours=True)
     timeout = num("fetch_timeout", 15, 0.1)
     tick, polling = _polling(r, keys["polling"][1]) if "polling" in keys else (30.0, PollSettings())
-    boilerplate = _dedup(r, keys["dedup"][1]) if "dedup" in keys else ()
+    boilerplate, capacity = _dedup(r, keys["dedup"][1]) if "dedup" in keys else ((), DEFAULT_CAPACITY)
     if r.problems:
         raise ConfigError(r.report())
     assert rules is not None and interval is not None and window is not None and timeout is not None
@@ -132,6 +136,7 @@ def load_config(path: str | Path) -> WorkerConfig:
         path=str(path.resolve()),
         feeds_file=feeds_file,
         boilerplate=boilerplate,
+        dedup_capacity=capacity,
     )
 
 
@@ -188,8 +193,11 @@ def _feeds(r: Reader, node: Node) -> tuple[FeedSpec, ...]:
     return tuple(feeds)
 
 
-def _dedup(r: Reader, node: Node) -> tuple[str, ...]:
-    keys = r.mapping(node, "'dedup'", ("boilerplate",)) or {}
+def _dedup(r: Reader, node: Node) -> tuple[tuple[str, ...], int]:
+    keys = r.mapping(node, "'dedup'", ("boilerplate", "capacity")) or {}
+    capacity = DEFAULT_CAPACITY
+    if "capacity" in keys:
+        capacity = int(r.number(keys["capacity"][1], "'dedup.capacity'", minimum=1000) or DEFAULT_CAPACITY)
     patterns: list[str] = []
     for text, item in r.strings(keys["boilerplate"][1], "'dedup.boilerplate'") if "boilerplate" in keys else []:
         try:
@@ -199,7 +207,7 @@ def _dedup(r: Reader, node: Node) -> tuple[str, ...]:
                           "escape special characters like ( ) . ? with a backslash")
             continue
         patterns.append(text)
-    return tuple(patterns)
+    return tuple(patterns), capacity
 
 
 def _polling(r: Reader, node: Node) -> tuple[float, PollSettings]:

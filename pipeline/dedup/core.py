@@ -15,7 +15,7 @@ from enum import Enum
 
 from rapidfuzz import fuzz
 
-from pipeline.dedup.index import KeyTable, lead_keys, title_keys
+from pipeline.dedup.index import DEFAULT_CAPACITY, KeyTable, lead_keys, title_keys
 from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, ClusterRecord, Story
 from pipeline.sources.parse import canonical_url
@@ -137,17 +137,19 @@ class Deduper:
     """Assigns stories, in arrival order, to clusters kept in `store` for `window` seconds.
 
     `index` is the candidate key table; pass the same one to successive Dedupers over one store (the worker
-    does, cycle after cycle) to skip rebuilding it from the store. It is only a hint: every candidate is read
-    back from the store and verified, so a table holding keys of rolled-back or evicted clusters is harmless.
+    does, cycle after cycle) to skip rebuilding it from the store; without it, a table for `capacity` clusters
+    is built from the store's open clusters. It is only a hint: every candidate is read back from the store and
+    verified, so a table holding keys of rolled-back or evicted clusters is harmless.
     """
 
     def __init__(self, store: Store, window: float = DEFAULT_WINDOW, th: Thresholds | None = None,
-                 boilerplate: tuple[str, ...] = (), index: KeyTable | None = None) -> None:
+                 boilerplate: tuple[str, ...] = (), index: KeyTable | None = None,
+                 capacity: int = DEFAULT_CAPACITY) -> None:
         self.store = store
         self._extra = compile_extra(boilerplate)
         self.window = window
         self.th = th or Thresholds()
-        self.index = index if index is not None else KeyTable()
+        self.index = index if index is not None else KeyTable(capacity)
         self._warm = index is not None
 
     def keys(self, title_n: str, lead_n: str) -> list[int]:

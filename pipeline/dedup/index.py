@@ -19,9 +19,12 @@ colliding hit only costs a verification: the caller checks every candidate again
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 WAYS = 8
+DEFAULT_CAPACITY = 250_000  # clusters; 64 MiB of table
 _REF_BITS = 48
 _REF_MASK = (1 << _REF_BITS) - 1
 
@@ -37,7 +40,7 @@ def title_keys(content: list[str], title_words: int = 7) -> list[int]:
 
 def lead_keys(content: list[str], sample: int = 3) -> list[int]:
     """Keys of a lead's content words: bigrams, sampled 1 in `sample` by hash (the same ones in every copy)."""
-    keys = {hash(("l", a, b)) for a, b in zip(content, content[1:])}
+    keys = {hash(("l", a, b)) for a, b in itertools.pairwise(content)}
     return [k for k in keys if k % sample == 0]
 
 
@@ -45,7 +48,7 @@ class KeyTable:
     """Fixed-size key -> cluster reference table (see module doc). `capacity` is the number of clusters it
     remembers well (about 32 keys each); memory is 8 bytes x the power of two >= 32 x capacity slots."""
 
-    def __init__(self, capacity: int = 250_000) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         slots = 1 << max(10, (32 * capacity - 1).bit_length())
         self.buckets = slots // WAYS
         self._table = np.zeros((self.buckets, WAYS), dtype=np.uint64)
@@ -78,4 +81,4 @@ class KeyTable:
         if not hits.size:
             return {}
         refs, counts = np.unique(hits & np.uint64(_REF_MASK), return_counts=True)
-        return dict(zip(refs.tolist(), counts.tolist()))
+        return dict(zip(refs.tolist(), counts.tolist(), strict=True))

@@ -76,7 +76,8 @@ def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None) -> str:
             text = edge.sub("", text)
     low = text.lower()
     if len(low) == len(text):  # spans found in the lower-cased text are the same spans of the text
-        pieces, last = [], 0
+        pieces: list[str] = []
+        last = 0
         for m in _BOILERPLATE_RE.finditer(low):
             pieces += (text[last : m.start()], " ")
             last = m.end()

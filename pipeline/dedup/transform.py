@@ -14,10 +14,9 @@ from apache_beam.metrics import Metrics
 
 from pipeline import telemetry as t
 from pipeline.dedup.core import DEFAULT_WINDOW, Deduper, Reason
-from pipeline.dedup.index import KeyTable
+from pipeline.dedup.index import DEFAULT_CAPACITY, KeyTable
 from pipeline.model import ClusteredStory, Story
 from pipeline.state.sqlite import SqliteStore
-
 
 # The candidate key table of the last state file used in this process: a long-lived worker keeps it from cycle to
 # cycle instead of rebuilding it from the store each time (one entry: a worker uses one state file).
@@ -30,8 +29,8 @@ def _table_for(state_path: str) -> KeyTable | None:
 
 
 class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
-    def __init__(self, state_path: str, window: float, boilerplate: tuple[str, ...]) -> None:
-        self.state_path, self.window, self.boilerplate = state_path, window, boilerplate
+    def __init__(self, state_path: str, window: float, boilerplate: tuple[str, ...], capacity: int) -> None:
+        self.state_path, self.window, self.boilerplate, self.capacity = state_path, window, boilerplate, capacity
         self.new_stories = Metrics.counter(t.NAMESPACE, t.STORIES_NEW)
         self.new_clusters = Metrics.counter(t.NAMESPACE, t.CLUSTERS_NEW)
 
@@ -39,7 +38,8 @@ class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
         self.store = SqliteStore(self.state_path)
 
     def process(self, keyed: tuple[None, Iterable[Story]]) -> Iterator[ClusteredStory]:
-        deduper = Deduper(self.store, self.window, boilerplate=self.boilerplate, index=_table_for(self.state_path))
+        deduper = Deduper(self.store, self.window, boilerplate=self.boilerplate, index=_table_for(self.state_path),
+                          capacity=self.capacity)
         results = []
         with self.store.batch():  # one commit for the cycle; nothing is emitted before it
             for story in sorted(keyed[1], key=lambda s: (s.fetched, s.published, s.id)):
@@ -62,16 +62,18 @@ class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
 class DedupStories(beam.PTransform):  # type: ignore[misc]
     """Drop stories already processed; put the rest into story clusters (state in `state_path`)."""
 
-    def __init__(self, state_path: str, window: float = DEFAULT_WINDOW, boilerplate: tuple[str, ...] = ()) -> None:
+    def __init__(self, state_path: str, window: float = DEFAULT_WINDOW, boilerplate: tuple[str, ...] = (),
+                 capacity: int = DEFAULT_CAPACITY) -> None:
         super().__init__()
-        self.state_path, self.window, self.boilerplate = state_path, window, boilerplate
+        self.state_path, self.window, self.boilerplate, self.capacity = state_path, window, boilerplate, capacity
 
     def expand(self, stories: beam.PCollection) -> beam.PCollection:
         return (
             stories
             | "OneKey" >> beam.Map(lambda s: (None, s))
             | "GatherCycle" >> beam.GroupByKey()
-            | "AssignClusters" >> beam.ParDo(_AssignClustersFn(self.state_path, self.window, self.boilerplate))
+            | "AssignClusters" >> beam.ParDo(_AssignClustersFn(self.state_path, self.window, self.boilerplate,
+                                                                       self.capacity))
         )
 
 

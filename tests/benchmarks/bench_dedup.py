@@ -62,7 +62,6 @@ Row = tuple[str, float, float | None, int | None]
 
 def run(window: int, measure: int, naive_max: int) -> list[Row]:
     from pipeline.dedup.core import Deduper, Thresholds, decide
-    from pipeline.dedup.index import KeyTable
     from pipeline.dedup.normalize import lead, norm_title
     from pipeline.state.sqlite import SqliteStore
     from pipeline.testing import make_story
@@ -76,7 +75,7 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "s.db")
-        d = Deduper(store, window=10**9, index=KeyTable(capacity=max(window, 250_000)))  # dedup.capacity
+        d = Deduper(store, window=10**9, capacity=max(window, 250_000))  # as `dedup.capacity` would set it
         for start in range(0, window, 5000):  # filled in cycles of 5,000 stories, as the worker would
             with store.batch():
                 for i in range(start, min(window, start + 5000)):

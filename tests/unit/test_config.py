@@ -59,3 +59,13 @@ def test_dedup_boilerplate_patterns_are_validated(tmp_path: Path) -> None:
     assert [str(x) for x in e.value.problems] == [
         f"{p}:7: 'dedup.boilerplate' entry 'Photo (by' is not a valid regular expression (missing ), unterminated "
         "subpattern at position 6); escape special characters like ( ) . ? with a backslash"]
+
+
+def test_dedup_capacity(tmp_path: Path) -> None:
+    """`dedup.capacity` sizes the candidate table; too small a number is an error with its line."""
+    ok = load_config(write(tmp_path, "feeds:\n  - url: http://127.0.0.1:9/a.xml\nrules: r\ndedup:\n  capacity: 5000\n"))
+    assert ok.dedup_capacity == 5000
+    p = write(tmp_path, "feeds:\n  - url: http://127.0.0.1:9/a.xml\nrules: r\ndedup:\n  capacity: 10\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value) == f"{p}:5: 'dedup.capacity' must be at least 1000, got 10"
