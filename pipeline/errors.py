@@ -1,4 +1,4 @@
-"""Errors that carry a location, so users see `file:line: message` (like pySigma's SigmaError)."""
+"""Errors that carry a location, so users see `file:line:col: message` (like pySigma's SigmaError)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Location:
-    """A place in a user's file; `line` is 1-based, 0 when unknown."""
+    """A place in a user's file; `line` and `col` are 1-based, 0 when unknown."""
 
     path: str
     line: int = 0
+    col: int = 0
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}" if self.line else self.path
+        if not self.line:
+            return self.path
+        return f"{self.path}:{self.line}:{self.col}" if self.col else f"{self.path}:{self.line}"
 
 
 @dataclass(frozen=True, slots=True)

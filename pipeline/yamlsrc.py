@@ -31,10 +31,12 @@ class Reader:
 
     def report(self) -> list[Problem]:
         """The problems found so far, in file order."""
-        return sorted(self.problems, key=lambda p: p.where.line)
+        return sorted(self.problems, key=lambda p: (p.where.line, p.where.col))
 
     def where(self, node: Node | None) -> Location:
-        return Location(self.path, node.start_mark.line + 1 if node is not None else 0)
+        if node is None:
+            return Location(self.path)
+        return Location(self.path, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def error(self, node: Node | None, message: str) -> None:
         self.problems.append(Problem(self.where(node), message))
@@ -45,11 +47,9 @@ class Reader:
             return [n for n in yaml.compose_all(text, Loader=yaml.SafeLoader) if n is not None]
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
-            line = mark.line + 1 if mark is not None else 0
+            where = Location(self.path, mark.line + 1, mark.column + 1) if mark is not None else Location(self.path)
             what = e.problem or e.context or "invalid YAML"
-            self.problems.append(
-                Problem(Location(self.path, line), f"YAML syntax error: {what}; fix the indentation or quoting")
-            )
+            self.problems.append(Problem(where, f"YAML syntax error: {what}; fix the indentation or quoting"))
             return []
 
     def mapping(

@@ -44,7 +44,7 @@ def test_rules_check_reports_file_line_and_fails() -> None:
     """Broken rules: exit status 1 and one path:line: message per problem."""
     res = newswatch("rules", "check", str(DATA / "rules_invalid"))
     assert res.returncode == 1
-    assert f"{DATA / 'rules_invalid' / 'unknown-key.yaml'}:4: unknown key 'plcaes' in 'match'" in res.stderr
+    assert f"{DATA / 'rules_invalid' / 'unknown-key.yaml'}:4:3: unknown key 'plcaes' in 'match'" in res.stderr
     assert "problem(s) in" in res.stderr
 
 
@@ -54,7 +54,7 @@ def test_run_rejects_invalid_config(tmp_path: Path) -> None:
     cfg.write_text("feeds: []\nrules: r\nslak: {}\n", encoding="utf-8")
     res = newswatch("run", "--config", str(cfg), "--once")
     assert res.returncode == 2
-    assert f"{cfg}:3: unknown key 'slak' in the worker config; did you mean 'slack'?" in res.stderr
+    assert f"{cfg}:3:1: unknown key 'slak' in the worker config; did you mean 'slack'?" in res.stderr
 
 
 def test_backtest_command_writes_jsonl(repo: Path, tmp_path: Path) -> None:
@@ -168,7 +168,7 @@ def test_feed_list_is_reloaded_without_restart(repo: Path, tmp_path: Path, caplo
         with caplog.at_level(logging.ERROR):
             worker.run(once=True)
         assert "keeping the last good feeds list" in caplog.text
-        assert f"{feeds_path}:2: unknown key 'urll' in a feed; did you mean 'url'?" in caplog.text
+        assert f"{feeds_path}:2:3: unknown key 'urll' in a feed; did you mean 'url'?" in caplog.text
         assert len(worker.cfg.feeds) == 2 and server.hits.get("/inkl.xml") == 2
 
 

@@ -32,11 +32,11 @@ def test_all_errors_reported_with_lines(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_config(p)
     assert [str(x) for x in e.value.problems] == [
-        f"{p}:2: feed url must start with http:// or https://, got 'ftp://x/a.xml'",
-        f"{p}:3: unknown key 'uri' in a feed; did you mean 'url'?",
-        f"{p}:3: a feed is missing required key 'url'",
-        f"{p}:5: unknown key 'poll_intervall' in the worker config; did you mean 'poll_interval'?",
-        f"{p}:6: 'dedup_window_hours' must be a number, not a string",
+        f"{p}:2:10: feed url must start with http:// or https://, got 'ftp://x/a.xml'",
+        f"{p}:3:5: unknown key 'uri' in a feed; did you mean 'url'?",
+        f"{p}:3:5: a feed is missing required key 'url'",
+        f"{p}:5:1: unknown key 'poll_intervall' in the worker config; did you mean 'poll_interval'?",
+        f"{p}:6:21: 'dedup_window_hours' must be a number, not a string",
     ]
 
 
@@ -57,7 +57,7 @@ def test_dedup_boilerplate_patterns_are_validated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_config(p)
     assert [str(x) for x in e.value.problems] == [
-        f"{p}:7: 'dedup.boilerplate' entry 'Photo (by' is not a valid regular expression (missing ), unterminated "
+        f"{p}:7:7: 'dedup.boilerplate' entry 'Photo (by' is not a valid regular expression (missing ), unterminated "
         "subpattern at position 6); escape special characters like ( ) . ? with a backslash"]
 
 
@@ -68,4 +68,4 @@ def test_dedup_capacity(tmp_path: Path) -> None:
     p = write(tmp_path, "feeds:\n  - url: http://127.0.0.1:9/a.xml\nrules: r\ndedup:\n  capacity: 10\n")
     with pytest.raises(ConfigError) as e:
         load_config(p)
-    assert str(e.value) == f"{p}:5: 'dedup.capacity' must be at least 1000, got 10"
+    assert str(e.value) == f"{p}:5:13: 'dedup.capacity' must be at least 1000, got 10"

@@ -57,27 +57,27 @@ def test_explanation_names_clause_term_and_text(rule) -> None:  # type: ignore[n
 
 
 EXPECTED = {
-    "unknown-key.yaml": ["unknown-key.yaml:4: unknown key 'plcaes' in 'match'; did you mean 'places'?"],
-    "missing-id.yaml": ["missing-id.yaml:1: a rule is missing required key 'id'"],
-    "bad-wildcard.yaml": ["bad-wildcard.yaml:5: 'ev*cuat': '*' is only allowed at the end of a term "
+    "unknown-key.yaml": ["unknown-key.yaml:4:3: unknown key 'plcaes' in 'match'; did you mean 'places'?"],
+    "missing-id.yaml": ["missing-id.yaml:1:1: a rule is missing required key 'id'"],
+    "bad-wildcard.yaml": ["bad-wildcard.yaml:5:7: 'ev*cuat': '*' is only allowed at the end of a term "
                           "(like 'evacuat*')"],
-    "short-wildcard.yaml": ["short-wildcard.yaml:5: 'ev*': a wildcard needs at least 3 letters before '*' "
+    "short-wildcard.yaml": ["short-wildcard.yaml:5:7: 'ev*': a wildcard needs at least 3 letters before '*' "
                             "(shorter prefixes match almost anything)"],
-    "empty-match.yaml": ["empty-match.yaml:3: 'match' needs at least one of 'places', 'any' or 'all'; "
+    "empty-match.yaml": ["empty-match.yaml:3:8: 'match' needs at least one of 'places', 'any' or 'all'; "
                          "a rule that matches everything is not a watch rule"],
-    "bad-severity.yaml": ["bad-severity.yaml:3: 'severity' must be one of flash, urgent, routine; got 'high'"],
-    "syntax-error.yaml": ["syntax-error.yaml:4: YAML syntax error: found character '\\t' that cannot start "
+    "bad-severity.yaml": ["bad-severity.yaml:3:11: 'severity' must be one of flash, urgent, routine; got 'high'"],
+    "syntax-error.yaml": ["syntax-error.yaml:4:1: YAML syntax error: found character '\\t' that cannot start "
                           "any token; fix the indentation or quoting"],
-    "wrong-type.yaml": ["wrong-type.yaml:4: 'any' must be a list (lines starting with '- '), not a string"],
-    "two-errors.yaml": ["two-errors.yaml:1: a rule is missing required key 'title'",
-                        "two-errors.yaml:2: unknown key 'titel' in a rule; did you mean 'title'?",
-                        "two-errors.yaml:5: 'status' must be one of experimental, stable, disabled; got 'live'"],
+    "wrong-type.yaml": ["wrong-type.yaml:4:8: 'any' must be a list (lines starting with '- '), not a string"],
+    "two-errors.yaml": ["two-errors.yaml:1:1: a rule is missing required key 'title'",
+                        "two-errors.yaml:2:1: unknown key 'titel' in a rule; did you mean 'title'?",
+                        "two-errors.yaml:5:9: 'status' must be one of experimental, stable, disabled; got 'live'"],
 }
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_invalid_rule_messages(tmp_path: Path, name: str) -> None:
-    """Each invalid fixture gives exactly its documented message(s), all at once, with file:line."""
+    """Each invalid fixture gives exactly its documented message(s), all at once, with file:line:col."""
     (tmp_path / name).write_bytes((INVALID / name).read_bytes())
     loaded = load_rules(tmp_path)
     assert [str(p).removeprefix(str(tmp_path) + "/") for p in loaded.problems] == EXPECTED[name]
@@ -95,7 +95,7 @@ def test_duplicate_ids_across_files(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(RULE, encoding="utf-8")
     loaded = load_rules(tmp_path)
     assert [str(p) for p in loaded.problems] == [
-        f"{tmp_path}/b.yaml:1: duplicate rule id 't' (first defined at {tmp_path}/a.yaml:1); give each rule its own id"
+        f"{tmp_path}/b.yaml:1:1: duplicate rule id 't' (first defined at {tmp_path}/a.yaml:1:1); give each rule its own id"
     ]
 
 
@@ -104,7 +104,7 @@ def test_failing_example_is_reported_with_line(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text(RULE + "examples:\n  no_match:\n    - Civilians flee Kherson\n", encoding="utf-8")
     rule = load_rules(tmp_path).rules[0]
     assert [str(p) for p in check_examples(rule)] == [
-        f"{tmp_path}/r.yaml:11: rule 't': example should not match but does (places 'Kherson' hit 'kherson', "
+        f"{tmp_path}/r.yaml:11:7: rule 't': example should not match but does (places 'Kherson' hit 'kherson', "
         "any 'flee' hit 'flee'): 'Civilians flee Kherson'"
     ]
 
