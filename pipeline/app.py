@@ -27,13 +27,14 @@ from pipeline.dedup.core import DEFAULT_SEEN_RETENTION, DEFAULT_WINDOW
 from pipeline.dedup.index import DEFAULT_CAPACITY
 from pipeline.errors import ConfigError
 from pipeline.model import FeedSpec, Story
-from pipeline.rules.loader import RuleSet, load_rules
-from pipeline.rules.model import Rule
+from pipeline.rules.loader import RuleBook, RuleSet, load_rules
+from pipeline.rules.model import Exclusion, Rule
 from pipeline.shutdown import STOP
 from pipeline.state.sqlite import SqliteStore
 from pipeline.telemetry import counters
 
 log = logging.getLogger("newswatch")
+RULES_POLL = 1.0  # seconds between looks at the rule files while idle
 
 
 def _beam() -> tuple[Any, Any, Any]:
@@ -44,7 +45,8 @@ def _beam() -> tuple[Any, Any, Any]:
     return beam, PipelineOptions, FnApiRunner
 
 
-def stages(stories, rules: tuple[Rule, ...], state_path: str, notifier: NotifierSpec,  # type: ignore[no-untyped-def]
+def stages(stories, rules: RuleSet | tuple[Rule, ...], state_path: str,  # type: ignore[no-untyped-def]
+           notifier: NotifierSpec,
            channel: str, window: float, boilerplate: tuple[str, ...] = (), capacity: int = DEFAULT_CAPACITY):
     """The stages after ingestion, shared by the worker and the backtest."""
     from pipeline.alerts.transform import SendAlerts
@@ -54,7 +56,7 @@ def stages(stories, rules: tuple[Rule, ...], state_path: str, notifier: Notifier
     return (
         stories
         | "DedupStories" >> DedupStories(state_path, window, boilerplate, capacity)
-        | "MatchRules" >> MatchRules(rules)
+        | "MatchRules" >> MatchRules(*_rules_and_exclusions(rules))
         | "SendAlerts" >> SendAlerts(state_path, notifier, channel)
     )
 
@@ -83,7 +85,11 @@ def due_feeds(store: SqliteStore, feeds: tuple[FeedSpec, ...], now: float) -> li
     return [f for f in feeds if f.url not in waiting]
 
 
-def run_cycle(cfg: WorkerConfig, rules: tuple[Rule, ...], notifier: NotifierSpec, clock: Clock,
+def _rules_and_exclusions(rules: RuleSet | tuple[Rule, ...]) -> tuple[tuple[Rule, ...], tuple[Exclusion, ...]]:
+    return (rules.rules, rules.exclusions) if isinstance(rules, RuleSet) else (rules, ())
+
+
+def run_cycle(cfg: WorkerConfig, rules: RuleSet | tuple[Rule, ...], notifier: NotifierSpec, clock: Clock,
               feeds: list[FeedSpec] | None = None) -> CycleReport:
     """One poll cycle over the due feeds (default: all configured feeds): retry the outbox, run the bounded
     pipeline, then commit the cycle (feed states and processed stories) in one transaction."""
@@ -118,26 +124,35 @@ class Worker:
 
     def __init__(self, cfg: WorkerConfig, notifier: NotifierSpec, clock: Clock | None = None) -> None:
         self.cfg, self.notifier, self.clock = cfg, notifier, clock or SystemClock()
-        self.rules: RuleSet | None = None
+        self.book = RuleBook(cfg.rules_dir)
         self.cycles = 0
-        self._rule_problems: tuple[object, ...] = ()
         self._feeds_mtime = _mtime(cfg.feeds_file)
         self._feeds_error = ""
 
-    def reload_rules(self) -> tuple[Rule, ...]:
-        """Load rules; an invalid edit keeps the last good set (logged once per change)."""
-        loaded = load_rules(self.cfg.rules_dir)
-        if loaded.ok:
-            if self.rules is None or loaded.rules != self.rules.rules:
-                log.info("loaded %d rule(s) from %s", len(loaded.rules), self.cfg.rules_dir)
-            self.rules = loaded
-        elif self.rules is None:
-            raise RuleLoadError(loaded)
-        elif loaded.problems != self._rule_problems:
-            log.error("rule files have errors; keeping the last good rules:\n%s",
-                      "\n".join(str(p) for p in loaded.problems))
-        self._rule_problems = loaded.problems
-        return self.rules.rules
+    @property
+    def rules(self) -> RuleSet:
+        return self.book.ruleset
+
+    def reload_rules(self) -> RuleSet:
+        """Pick up added, edited and deleted rule files (only changed files are re-read); a broken file keeps
+        its last good version, its errors logged once. Broken rules at start-up stop the worker."""
+        first = self.book.reloads == 0
+        changed = self.book.refresh()
+        if first and not self.book.ruleset.ok:
+            raise RuleLoadError(self.book.ruleset)
+        if changed or first:
+            rs = self.book.ruleset
+            log.info("loaded %d rule(s) and %d exclusion(s) from %s", len(rs.rules), len(rs.exclusions),
+                     self.cfg.rules_dir)
+        return self.book.ruleset
+
+    def idle(self, seconds: float) -> None:
+        """Wait for the next cycle, watching the rule files each second: an edit is live within ~1 s (the
+        next cycle uses it; a cycle in flight keeps the rules it started with)."""
+        deadline = time.monotonic() + seconds
+        while not STOP.is_set() and (left := deadline - time.monotonic()) > 0:
+            STOP.wait(min(RULES_POLL, left))
+            self.reload_rules()
 
     def reload_feeds(self) -> None:
         """Pick up an edited feeds list without a restart; a broken edit keeps the last good list."""
@@ -182,7 +197,7 @@ class Worker:
                 log.exception("cycle %d failed; its stories are replayed next cycle", self.cycles)
             if once or (max_cycles is not None and self.cycles >= max_cycles):
                 break
-            STOP.wait(max(0.0, self.cfg.tick - (self.clock.now() - started)))
+            self.idle(max(0.0, self.cfg.tick - (self.clock.now() - started)))
 
 
 def _mtime(path: str) -> float:
@@ -218,7 +233,7 @@ def backtest(feed_paths: list[str], rules_dir: str, out: str, state_path: str | 
         state = state_path or str(Path(tmp) / "state.db")
         p = beam.Pipeline(runner=runner(), options=options([]))
         stories = p | "Files" >> beam.Create(files) | "ReadFeedFiles" >> ReadFeedFiles(cycle, time.time())
-        stages(stories, loaded.rules, state, NotifierSpec("jsonl", str(Path(out).resolve())), channel, window)
+        stages(stories, loaded, state, NotifierSpec("jsonl", str(Path(out).resolve())), channel, window)
         result = p.run()
         result.wait_until_finish()
         store = SqliteStore(state)

@@ -63,12 +63,18 @@ class ClusteredStory:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """Why a rule fired: which clause, which rule term, what text matched and where (token index)."""
+    """Why a rule fired: which clause, which rule term, what text matched, where (token index) and how (`via`:
+    an alias, a gazetteer name, an inflection, a wildcard, a fuzzy match; empty for the term as written)."""
 
     clause: str
     term: str
     found: str
     position: int
+    via: str = ""
+
+    def explain(self) -> str:
+        how = f" ({self.via})" if self.via else ""
+        return f"{self.clause} '{self.term}' hit '{self.found}' at word {self.position + 1}{how}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +151,8 @@ def alert_to_dict(alert: Alert) -> dict[str, object]:
         "independent_sources": list(alert.independent),
         "matched": list(alert.matched),
         "explanation": [
-            {"clause": h.clause, "term": h.term, "found": h.found, "position": h.position} for h in alert.hits
+            {"clause": h.clause, "term": h.term, "found": h.found, "position": h.position, "via": h.via}
+            for h in alert.hits
         ],
         "first_seen": alert.first_seen,
         "published": alert.published,
@@ -155,7 +162,7 @@ def alert_to_dict(alert: Alert) -> dict[str, object]:
 def alert_from_dict(d: dict[str, object]) -> Alert:
     """Inverse of `alert_to_dict`."""
     hits = tuple(
-        Hit(str(h["clause"]), str(h["term"]), str(h["found"]), int(h["position"]))
+        Hit(str(h["clause"]), str(h["term"]), str(h["found"]), int(h["position"]), str(h.get("via", "")))
         for h in d["explanation"]  # type: ignore[attr-defined]
     )
     return Alert(

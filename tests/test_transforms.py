@@ -82,7 +82,7 @@ def test_worker_keeps_last_good_rules_on_broken_edit(tmp_path: Path, demo_feeds:
     with caplog.at_level(logging.ERROR):
         worker.run(once=True)
     assert f"{rules / 'k.yaml'}:9:11: 'severity' must be one of flash, urgent, routine; got 'loud'" in caplog.text
-    assert "keeping the last good rules" in caplog.text
+    assert "keeping its last good version (1 rule(s))" in caplog.text
     lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2 and '"kind": "update"' in lines[1]  # the old rule still produced the update
 

@@ -1,55 +1,239 @@
-"""Pure rule matching on folded word tokens, so `fleet` never matches `flee` and `Kherson's` matches `Kherson`."""
+"""Rule matching on folded word tokens, every rule compiled into one `Matcher`.
+
+Words match whole, so `fleet` never matches `flee` and `Enakievo` never matches `Kiev`; a term's last word
+admits its forms (inflections, declensions: see `inflect`) or, written with `*`, any ending. All the terms of
+all the rules go into one dictionary keyed by word (and one per wildcard length), so a story costs a lookup
+per word, then an evaluation of only the rules whose trigger terms occurred (their places, else their
+keywords): the cost does not grow with the number of rules. Every match carries its explanation.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
 
 from pipeline.dedup.normalize import words
 from pipeline.model import Hit, Story
-from pipeline.rules.model import Rule, Term
+from pipeline.rules.model import Exclusion, Rule, Term
+
+FUZZY_MIN_LETTERS = 6
+_CACHE_MAX = 200_000
+
+Occurrence = tuple[int, str, str]  # (word position, text found, how)
 
 
-def find(term: Term, tokens: Sequence[str]) -> tuple[int, str] | None:
-    """First position where `term` occurs as whole words (a `*` term: last word as a prefix)."""
-    n = len(term.tokens)
-    last = term.tokens[-1]
-    for i in range(len(tokens) - n + 1):
-        if tuple(tokens[i : i + n - 1]) != term.tokens[:-1]:
-            continue
-        tok = tokens[i + n - 1]
-        if tok == last or (term.prefix and tok.startswith(last)):
-            return i, " ".join(tokens[i : i + n])
-    return None
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One way a term can start at a word: the words after the first must be `rest`, then a last word in
+    `last` (or starting with `prefix`). Single-word terms are fully decided by the dictionary key."""
+
+    tid: int
+    rest: tuple[str, ...]
+    last: frozenset[str]
+    prefix: str
+    written: str  # the last word as written, to tell an inflection from the word itself
+    wild: bool = False  # a one-word wildcard term (found through the prefix tables)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    rule: Rule
+    places: tuple[tuple[str, int, Term], ...]  # (place name, term id, term)
+    any: tuple[tuple[int, Term], ...]
+    all: tuple[tuple[int, Term], ...]
+    none: tuple[tuple[int, Term], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A rule's outcome on one text: its hits when it matches, else why not."""
+
+    rule: Rule
+    hits: tuple[Hit, ...] | None
+    why_not: str = ""
+
+
+class Matcher:
+    """All rules compiled together (see module doc). `match` returns the rules that fire, with explanations."""
+
+    def __init__(self, rules: Iterable[Rule], exclusions: Iterable[Exclusion] = ()) -> None:
+        self._ids: dict[tuple[tuple[str, ...], bool, tuple[str, ...]], int] = {}
+        self._exact: dict[str, list[_Entry]] = {}
+        self._prefix: dict[int, dict[str, list[_Entry]]] = {}
+        self._fuzzy: list[tuple[str, int, float]] = []  # (name, term id, threshold)
+        self._cache: dict[str, tuple[_Entry, ...]] = {}
+        self._trigger: dict[int, list[int]] = {}
+        self.exclusions = tuple((self._term(x.term), x) for x in exclusions)
+        self.compiled: list[_Compiled] = []
+        for rule in rules:
+            self._add(rule)
+
+    # --- compile ---
+    def _term(self, term: Term) -> int:
+        key = (term.tokens, term.prefix, term.forms)
+        tid = self._ids.get(key)
+        if tid is not None:
+            return tid
+        tid = self._ids[key] = len(self._ids)
+        first, *middle = term.tokens
+        if len(term.tokens) == 1:
+            if term.prefix:
+                entry = _Entry(tid, (), frozenset(), "", first, wild=True)
+                self._prefix.setdefault(len(first), {}).setdefault(first, []).append(entry)
+            else:
+                entry = _Entry(tid, (), frozenset(), "", first)
+                for form in term.last_forms:
+                    self._exact.setdefault(form, []).append(entry)
+        else:
+            last = middle.pop()
+            entry = _Entry(tid, tuple(middle), frozenset(() if term.prefix else term.last_forms),
+                           last if term.prefix else "", last)
+            self._exact.setdefault(first, []).append(entry)
+        self._cache.clear()
+        return tid
+
+    def _add(self, rule: Rule) -> None:
+        places = tuple((p.name, self._term(t), t) for p in rule.places for t in p.terms)
+        if rule.fuzzy:
+            for name, _, t in places:
+                if len(t.tokens) == 1 and len(t.tokens[0]) >= FUZZY_MIN_LETTERS and t.tokens[0].isascii():
+                    fid = self._ids.setdefault((("~", t.tokens[0]), False, (str(rule.fuzzy),)), len(self._ids))
+                    self._fuzzy.append((t.tokens[0], fid, rule.fuzzy))
+                    places += ((name, fid, Term(t.text, t.tokens, via=f"fuzzy, like '{t.text}'")),)
+        c = _Compiled(rule, places, tuple((self._term(t), t) for t in rule.any),
+                      tuple((self._term(t), t) for t in rule.all), tuple((self._term(t), t) for t in rule.none))
+        idx = len(self.compiled)
+        self.compiled.append(c)
+        # A rule is looked at only when one of its trigger terms occurs: a place, else a required keyword.
+        if c.places:
+            trigger = [tid for _, tid, _ in c.places]
+        elif c.all:
+            trigger = [c.all[0][0]]
+        else:
+            trigger = [tid for tid, _ in c.any]
+        for tid in dict.fromkeys(trigger):
+            self._trigger.setdefault(tid, []).append(idx)
+
+    # --- match ---
+    def _entries(self, tok: str) -> tuple[_Entry, ...]:
+        found = self._cache.get(tok)
+        if found is None:
+            if len(self._cache) > _CACHE_MAX:
+                self._cache.clear()
+            out = list(self._exact.get(tok, ()))
+            for n, table in self._prefix.items():
+                if len(tok) >= n:
+                    out += table.get(tok[:n], ())
+            found = self._cache[tok] = tuple(out)
+        return found
+
+    def scan(self, tokens: Sequence[str]) -> dict[int, list[Occurrence]]:
+        """Term id -> where it occurs in `tokens`, what was found and how."""
+        occ: dict[int, list[Occurrence]] = {}
+        n = len(tokens)
+        for i, tok in enumerate(tokens):
+            for e in self._entries(tok):
+                if not e.rest and not e.last and not e.prefix:  # a single-word term
+                    via = "" if tok == e.written else ("wildcard" if e.wild else f"form of '{e.written}'")
+                    occ.setdefault(e.tid, []).append((i, tok, via))
+                    continue
+                j = i + 1 + len(e.rest)
+                if j >= n or tuple(tokens[i + 1 : j]) != e.rest:
+                    continue
+                last = tokens[j]
+                if last in e.last or (e.prefix and last.startswith(e.prefix)):
+                    via = "" if last == e.written else ("wildcard" if e.prefix else f"form of '{e.written}'")
+                    occ.setdefault(e.tid, []).append((i, " ".join(tokens[i : j + 1]), via))
+        if self._fuzzy:
+            self._scan_fuzzy(tokens, occ)
+        return occ
+
+    def _scan_fuzzy(self, tokens: Sequence[str], occ: dict[int, list[Occurrence]]) -> None:
+        names = [name for name, _, _ in self._fuzzy]
+        cutoff = min(th for _, _, th in self._fuzzy)
+        for i, tok in enumerate(tokens):
+            if len(tok) < FUZZY_MIN_LETTERS or not tok.isalpha():
+                continue
+            for _, score, k in process.extract(tok, names, scorer=fuzz.ratio, score_cutoff=cutoff, limit=None):
+                name, fid, th = self._fuzzy[k]
+                if score >= th and tok != name:
+                    occ.setdefault(fid, []).append((i, tok, f"fuzzy {score:.0f}"))
+
+    def _evaluate(self, c: _Compiled, occ: dict[int, list[Occurrence]]) -> tuple[tuple[Hit, ...] | None, str]:
+        def hits(clause: str, terms: Iterable[tuple[int, Term]], label: str = "") -> list[Hit]:
+            return [Hit(clause, label or t.text, found, pos, ", ".join(v for v in (t.via, via) if v))
+                    for tid, t in terms for pos, found, via in occ.get(tid, ())]
+
+        rule = c.rule
+        place_hits = [h for name, tid, t in c.places for h in hits("places", [(tid, t)], name)]
+        if c.places and not place_hits:
+            return None, "no place named: " + ", ".join(dict.fromkeys(n for n, _, _ in c.places))
+        any_hits = hits("any", c.any)
+        if c.any and not any_hits:
+            return None, "none of the 'any' keywords occurs: " + ", ".join(t.text for _, t in c.any)
+        all_hits = []
+        for tid, t in c.all:
+            found = hits("all", [(tid, t)])
+            if not found:
+                return None, f"'all' keyword '{t.text}' does not occur"
+            all_hits.append(found)
+        for tid, t in c.none:
+            for pos, text, _ in occ.get(tid, ()):
+                return None, f"vetoed by 'none' keyword '{t.text}' ('{text}' at word {pos + 1})"
+        out: list[Hit] = []
+        if rule.within and place_hits and (any_hits or all_hits):
+            keywords = any_hits + [h for group in all_hits for h in group]
+            pairs = [(abs(p.position - k.position), p, k) for p in place_hits for k in keywords]
+            gap, p, k = min(pairs, key=lambda x: (x[0], x[1].position))
+            if gap > rule.within:
+                return None, f"place and keyword are {gap} words apart, more than within: {rule.within}"
+            out.append(p)
+            any_hits = [k] if k.clause == "any" else any_hits
+        elif place_hits:
+            out.append(min(place_hits, key=lambda h: h.position))
+        if any_hits:
+            out.append(min(any_hits, key=lambda h: h.position))
+        out += [min(group, key=lambda h: h.position) for group in all_hits]
+        return tuple(out), ""
+
+    def _excluded(self, occ: dict[int, list[Occurrence]]) -> str:
+        for tid, x in self.exclusions:
+            for pos, found, _ in occ.get(tid, ()):
+                return f"global exclusion '{x.term.text}' ({x.where}) hit '{found}' at word {pos + 1}"
+        return ""
+
+    def match(self, text: str) -> list[tuple[Rule, tuple[Hit, ...]]]:
+        """The rules that fire on `text`, each with its hits, in rule order."""
+        occ = self.scan(words(text))
+        if self.exclusions and self._excluded(occ):
+            return []
+        candidates = sorted({i for tid in occ for i in self._trigger.get(tid, ())})
+        out = []
+        for i in candidates:
+            found, _ = self._evaluate(self.compiled[i], occ)
+            if found is not None:
+                out.append((self.compiled[i].rule, found))
+        return out
+
+    def verdicts(self, text: str) -> list[Verdict]:
+        """Every rule's outcome on `text`, with the reason when it does not match (for `rules test`)."""
+        occ = self.scan(words(text))
+        excluded = self._excluded(occ)
+        out = []
+        for c in self.compiled:
+            found, why = self._evaluate(c, occ)
+            if found is not None and excluded:
+                found, why = None, excluded
+            out.append(Verdict(c.rule, found, why))
+        return out
 
 
 def match_text(rule: Rule, text: str) -> tuple[Hit, ...] | None:
     """Hits explaining why `rule` matches `text`, or None if it does not."""
-    tokens = words(text)
-    hits: list[Hit] = []
-    if rule.places:
-        place_hits = [
-            Hit("places", p.name, found, pos)
-            for p in rule.places
-            for t in p.terms
-            if (r := find(t, tokens)) is not None
-            for pos, found in [r]
-        ]
-        if not place_hits:
-            return None
-        hits.append(min(place_hits, key=lambda h: h.position))
-    if rule.any:
-        any_hits = [Hit("any", t.text, r[1], r[0]) for t in rule.any if (r := find(t, tokens)) is not None]
-        if not any_hits:
-            return None
-        hits.append(min(any_hits, key=lambda h: h.position))
-    for t in rule.all:
-        r = find(t, tokens)
-        if r is None:
-            return None
-        hits.append(Hit("all", t.text, r[1], r[0]))
-    if any(find(t, tokens) is not None for t in rule.none):
-        return None
-    return tuple(hits)
+    found = Matcher([rule]).match(text)
+    return found[0][1] if found else None
 
 
 def story_text(story: Story) -> str:

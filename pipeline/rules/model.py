@@ -12,24 +12,34 @@ SEVERITIES = ("flash", "urgent", "routine")
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """A word or phrase as folded tokens; `prefix` means the last token ended in `*` (`evacuat*`)."""
+    """A word or phrase as folded tokens. The last token matches as a prefix when `prefix` (`evacuat*`), else
+    any of its `forms` (inflections: flee -> flees, fleeing, fled; declensions: Херсон -> Херсоні); no forms
+    means the last token exactly. `via` says where a place name came from (alias, gazetteer)."""
 
     text: str
     tokens: tuple[str, ...]
     prefix: bool = False
+    forms: tuple[str, ...] = ()
+    via: str = ""
+
+    @property
+    def last_forms(self) -> tuple[str, ...]:
+        return self.forms or self.tokens[-1:]
 
 
 @dataclass(frozen=True, slots=True)
 class Place:
-    """A place and the names it goes by (aliases, transliterations, other scripts)."""
+    """A place and the names it goes by (gazetteer names, aliases, transliterations, other scripts)."""
 
     name: str
     terms: tuple[Term, ...]
+    geonameid: int = 0  # 0: not from the gazetteer
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One watch rule. A story matches when a place (if any are given) and the keyword clauses all hold."""
+    """One watch rule. A story matches when a place (if any are given) and the keyword clauses all hold, no
+    `none` term occurs, and (with `within`) a place and a keyword are at most `within` words apart."""
 
     id: str
     title: str
@@ -44,7 +54,18 @@ class Rule:
     examples_match: tuple[tuple[str, Location], ...]
     examples_no_match: tuple[tuple[str, Location], ...]
     where: Location
+    within: int = 0  # 0: anywhere in the story
+    fuzzy: float = 0.0  # rapidfuzz ratio for place names of 6+ letters; 0: off
+    realert: float = 0.0  # seconds; kept for the alert stage (issue 6)
 
     @property
     def enabled(self) -> bool:
         return self.status != "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """A global exclusion term: a story containing it matches no rule."""
+
+    term: Term
+    where: Location

@@ -104,8 +104,8 @@ def test_failing_example_is_reported_with_line(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text(RULE + "examples:\n  no_match:\n    - Civilians flee Kherson\n", encoding="utf-8")
     rule = load_rules(tmp_path).rules[0]
     assert [str(p) for p in check_examples(rule)] == [
-        f"{tmp_path}/r.yaml:11:7: rule 't': example should not match but does (places 'Kherson' hit 'kherson', "
-        "any 'flee' hit 'flee'): 'Civilians flee Kherson'"
+        f"{tmp_path}/r.yaml:11:7: rule 't': example should not match but does (places 'Kherson' hit 'kherson' "
+        "at word 3; any 'flee' hit 'flee' at word 2): 'Civilians flee Kherson'"
     ]
 
 
