@@ -1,4 +1,4 @@
-"""The `newswatch` command line: run | demo | backtest | feeds status | rules check."""
+"""The `newswatch` command line: run | demo | backtest | cluster | feeds status | rules check | rules test."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ examples:
   newswatch run --config deploy/worker.example.yaml --once
   newswatch backtest --feeds feeds/ --rules rules/ --out alerts.jsonl
   newswatch rules check rules/
+  newswatch rules test kherson-evacuation --text "У Херсоні оголосили евакуацію"
   newswatch cluster stories.jsonl --out clusters.jsonl
   newswatch feeds status --config deploy/worker.example.yaml
 
@@ -95,6 +96,18 @@ def _parser() -> argparse.ArgumentParser:
         "Validates every *.yaml/*.yml rule file under DIR and checks each rule's examples.match / "
         "examples.no_match. Prints path:line: message for each problem; exit status 1 if any."))
     check.add_argument("dir", nargs="?", default="rules", help="rules directory (default: ./rules)")
+    test = rsub.add_parser("test", help="show which stories a rule matches and why", description=(
+        "Runs a rule (by id, from --rules) or every rule of a file against texts, a feed or story lines, and "
+        "prints for each story MATCH with the explanation (clause, term, the text found, its word position, and "
+        "how: alias, gazetteer name, inflection, wildcard, fuzzy) or the reason it does not match; then whether "
+        "the rules' examples pass. Exit status 1 if an example fails or nothing could be read."))
+    test.add_argument("target", help="a rule file, or a rule id found in --rules")
+    test.add_argument("--rules", default="rules", help="rules directory: rule ids and global exclusions "
+                                                       "(default: ./rules)")
+    given = test.add_mutually_exclusive_group(required=True)
+    given.add_argument("--text", action="append", help="a text to test (repeatable)")
+    given.add_argument("--feed", help="an RSS/Atom feed: URL or local file")
+    given.add_argument("--stories", help="JSON lines with id, title, source (summary, link optional)")
     return p
 
 
@@ -102,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     if args.command == "rules":
-        return _rules_check(args.dir)
+        return _rules_check(args.dir) if args.rules_command == "check" else _rules_test(args)
     if args.command == "feeds":
         return _feeds_status(args)
     if args.command == "cluster":
@@ -129,6 +142,30 @@ def _rules_check(directory: str) -> int:
         return 1
     print(f"ok: {len(loaded.rules)} rule(s) in {len(loaded.files)} file(s), {n_ex} example(s) pass")
     return 0
+
+
+def _rules_test(args: argparse.Namespace) -> int:
+    from pipeline.app import read_story_lines
+    from pipeline.rules import tester
+
+    sel = tester.select(args.target, args.rules)
+    if sel.problems:
+        for p in sel.problems:
+            print(p, file=sys.stderr)
+        return 1
+    try:
+        if args.text:
+            stories = tester.text_stories(args.text)
+        elif args.feed:
+            stories = tester.feed_stories(args.feed)
+        else:
+            stories = read_story_lines(args.stories)
+    except (OSError, ValueError) as e:
+        print(f"cannot read the stories to test: {e}", file=sys.stderr)
+        return 1
+    results, failures = tester.run(sel, stories)
+    print(tester.report(sel, results, failures))
+    return 1 if failures else 0
 
 
 def _config(path: str) -> WorkerConfig | None:

@@ -26,6 +26,10 @@ class Problem:
     where: Location
     message: str
 
+    @classmethod
+    def at(cls, path: str, message: str) -> Problem:
+        return cls(Location(path), message)
+
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
 

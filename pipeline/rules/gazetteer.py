@@ -90,8 +90,8 @@ def resolve(name: str, country: str = "", admin: str = "") -> tuple[GeoPlace | N
         where = "".join(f" {k}={v}" for k, v in (("country", country), ("admin", admin)) if v)
         return None, f"place '{name}'{where} is not in the gazetteer (GeoNames towns of 5,000+ people)"
     if len(found) > 1 and found[0].population < 10 * max(1, found[1].population):
-        options = "; ".join(p.describe() for p in found[:5])
-        return None, (f"place '{name}' is ambiguous: {len(found)} places in the gazetteer ({options}); "
+        options = "; ".join(p.describe() for p in found[:3])
+        return None, (f"place '{name}' is ambiguous: {len(found)} places in the gazetteer (the biggest: {options}); "
                       "add 'country' and, if needed, 'admin' to say which")
     return found[0], ""
 

@@ -101,8 +101,9 @@ class RuleBook:
     and logged once); a deleted file's rules go away. Cross-file duplicate ids are problems: the first
     definition (in path order) wins."""
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, log_errors: bool = True) -> None:
         self.directory = Path(directory)
+        self.log_errors = log_errors
         self._files: dict[str, _File] = {}
         self.ruleset = RuleSet()
         self.reloads = 0
@@ -137,9 +138,10 @@ class RuleBook:
             else:
                 kept = old.rules if old else []
                 self._files[path] = _File(stamp, kept, old.exclusions if old else [], problems, False)
-                log.error("%s has errors; %s:\n%s", path,
-                          f"keeping its last good version ({len(kept)} rule(s))" if old else "its rules are not loaded",
-                          "\n".join(str(p) for p in problems))
+                if self.log_errors:
+                    log.error("%s has errors; %s:\n%s", path,
+                              f"keeping its last good version ({len(kept)} rule(s))" if old
+                              else "its rules are not loaded", "\n".join(str(p) for p in problems))
         if not dirty:
             return False
         before = self.ruleset.rules, self.ruleset.exclusions
@@ -179,7 +181,7 @@ class RuleBook:
 
 def load_rules(directory: str | Path) -> RuleSet:
     """Load and validate every rule file in `directory`; cross-file checks (duplicate ids) included."""
-    book = RuleBook(directory)
+    book = RuleBook(directory, log_errors=False)
     book.refresh()
     return book.ruleset
 
@@ -304,6 +306,7 @@ def _place(r: Reader, node: Node) -> Place | None:
     if "gazetteer" in keys:
         use_gazetteer = r.boolean(keys["gazetteer"][1], f"'gazetteer' of place '{name}'") is not False
     aliases = r.strings(keys["aliases"][1], f"'aliases' of place '{name}'") if "aliases" in keys else []
+    alias_terms = [t for text, n in aliases if (t := _place_term(r, text, n, "alias")) is not None]
     ignored = r.strings(keys["ignore"][1], f"'ignore' of place '{name}'") if "ignore" in keys else []
     ignore = {fold(t) for t, _ in ignored}
     if len(r.problems) > before:
@@ -311,12 +314,8 @@ def _place(r: Reader, node: Node) -> Place | None:
     terms: list[Term] = []
     geonameid = 0
     if use_gazetteer:
-        place, why = gazetteer.resolve(name, country, admin)
+        place = _resolve(r, keys["name"][1], name, country, admin)
         if place is None:
-            hint = gazetteer.suggest(name)
-            fix = f"did you mean '{hint}'? " if hint else ""
-            r.error(keys["name"][1], f"{why}; {fix}check the spelling, add 'country'/'admin', or write "
-                                     "'gazetteer: false' and list its names under 'aliases'")
             return None
         geonameid = place.geonameid
         for geo_name in place.names:
@@ -325,14 +324,24 @@ def _place(r: Reader, node: Node) -> Place | None:
                 terms.append(t)
     elif (t := _place_term(r, name, keys["name"][1], "")) is not None:
         terms.append(t)
-    for text, n in aliases:
-        t = _place_term(r, text, n, "alias")
-        if t is not None:
-            terms.append(t)
+    terms += alias_terms
     unique = tuple({(t.tokens, t.prefix): t for t in reversed(terms)}.values())[::-1]  # aliases win ties
     if len(r.problems) > before:
         return None
     return Place(name, unique, geonameid)
+
+
+def _resolve(r: Reader, node: Node, name: str, country: str, admin: str) -> gazetteer.GeoPlace | None:
+    place, why = gazetteer.resolve(name, country, admin)
+    if place is None:
+        if gazetteer.lookup(name, country, admin):  # a homonym: the message says which ones
+            r.error(node, why)
+        else:
+            hint = gazetteer.suggest(name)
+            fix = f"did you mean '{hint}'? " if hint else ""
+            r.error(node, f"{why}; {fix}check the spelling, add 'country'/'admin', or write 'gazetteer: false' "
+                          "and list its names under 'aliases'")
+    return place
 
 
 def _place_term(r: Reader, text: str, node: Node, via: str) -> Term | None:
