@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -152,25 +153,36 @@ class Deduper:
         self.index = index if index is not None else KeyTable(capacity)
         self._warm = index is not None
 
-    def keys(self, title_n: str, lead_n: str) -> list[int]:
-        """Signature keys of a normalized headline and lead (see `pipeline.dedup.index`)."""
+    def keys(self, title_n: str, lead_n: str) -> tuple[list[int], list[int]]:
+        """Signature keys of a normalized headline and of its lead (see `pipeline.dedup.index`)."""
         th = self.th
         opening = " ".join(lead_n.split()[: th.lead_span])
-        return (title_keys(content_words(title_n), th.title_words)
-                + lead_keys(content_words(opening), th.lead_sample))
+        return (title_keys(content_words(title_n), th.title_words),
+                lead_keys(content_words(opening), th.lead_sample))
+
+    def all_keys(self, title_n: str, lead_n: str) -> list[int]:
+        tkeys, lkeys = self.keys(title_n, lead_n)
+        return tkeys + lkeys
 
     def _load(self, now: float) -> None:
         """Index the open clusters of the store once (a cold start)."""
         if not self._warm:
             for c in self.store.recent_clusters(now - self.window):
-                self.index.add(cluster_ref(c.id), self.keys(c.norm_title, c.lead))
+                self.index.add(cluster_ref(c.id), self.all_keys(c.norm_title, c.lead))
             self._warm = True
 
-    def candidates(self, title_n: str, lead_n: str, now: float, keys: list[int] | None = None) -> list[ClusterRecord]:
-        """Open clusters sharing a headline pair or a lead bigram, most shared first (bounded, no scan)."""
+    def candidates(self, title_n: str, lead_n: str, now: float,
+                   keys: tuple[list[int], list[int]] | None = None) -> list[ClusterRecord]:
+        """Open clusters sharing two headline word pairs (one for a headline of up to 3 content words) or a lead
+        bigram, most shared first (bounded, no scan). One shared pair is weak evidence: in a big window many
+        unrelated headlines share one ("prime minister"), and each would cost a verification."""
         self._load(now)
-        hits = self.index.lookup(self.keys(title_n, lead_n) if keys is None else keys)
-        best = sorted(hits, key=lambda r: -hits[r])[: self.th.max_candidates]
+        tkeys, lkeys = self.keys(title_n, lead_n) if keys is None else keys
+        by_title, by_lead = self.index.lookup_split(tkeys + lkeys, len(tkeys))
+        need = 1 if len(tkeys) <= 3 else 2  # up to 3 content words: one shared pair can be a rewrite
+        hits = Counter({r: n for r, n in by_title.items() if n >= need})
+        hits.update(by_lead)
+        best = [r for r, _ in hits.most_common(self.th.max_candidates)]
         found = self.store.get_clusters([f"c{r:012x}" for r in best])
         return [c for c in found if c.last_seen >= now - self.window]
 
@@ -217,11 +229,11 @@ class Deduper:
             short = len(cluster.lead.split()) < self.th.min_lead_words
             best_lead = lead_n if short and len(lead_n) > len(cluster.lead) else cluster.lead
             if best_lead is not cluster.lead:  # index the lead copies will be compared with
-                self.index.add(cluster_ref(cluster.id), self.keys(cluster.norm_title, best_lead))
+                self.index.add(cluster_ref(cluster.id), self.all_keys(cluster.norm_title, best_lead))
             cluster = replace(cluster, sources=sources, last_seen=max(cluster.last_seen, now), size=cluster.size + 1,
                               lead=best_lead, independent=independent)
         self.store.save_cluster(cluster)
         self.store.assign(story.id, cluster.id, url, story.guid, now, story.feed_url, fp)
         if founded:
-            self.index.add(cluster_ref(cluster.id), keys)
+            self.index.add(cluster_ref(cluster.id), keys[0] + keys[1])
         return ClusteredStory(story, cluster.info(), decision.reason.value, decision.score)

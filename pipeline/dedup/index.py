@@ -20,6 +20,7 @@ colliding hit only costs a verification: the caller checks every candidate again
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 
 import numpy as np
 
@@ -73,12 +74,16 @@ class KeyTable:
 
     def lookup(self, keys: list[int]) -> dict[int, int]:
         """Cluster references stored under any of these keys -> how many of the keys hit them."""
+        return self.lookup_split(keys, len(keys))[0]
+
+    def lookup_split(self, keys: list[int], split: int) -> tuple[Counter[int], Counter[int]]:
+        """Like `lookup`, counting hits of `keys[:split]` and of `keys[split:]` apart (headline, lead)."""
         if not keys:
-            return {}
+            return Counter(), Counter()
         bucket, check = self._split(keys)
         rows = self._table[bucket]
-        hits = rows[((rows >> np.uint64(_REF_BITS)) << np.uint64(_REF_BITS) == check[:, None]) & (rows != 0)]
-        if not hits.size:
-            return {}
-        refs, counts = np.unique(hits & np.uint64(_REF_MASK), return_counts=True)
-        return dict(zip(refs.tolist(), counts.tolist(), strict=True))
+        mask = ((rows >> np.uint64(_REF_BITS)) << np.uint64(_REF_BITS) == check[:, None]) & (rows != 0)
+        key_of_hit = np.nonzero(mask)[0].tolist()
+        refs = (rows[mask] & np.uint64(_REF_MASK)).tolist()
+        first = Counter(r for k, r in zip(key_of_hit, refs, strict=True) if k < split)
+        return first, Counter(r for k, r in zip(key_of_hit, refs, strict=True) if k >= split)

@@ -147,6 +147,8 @@ def stem(word: str) -> str:
             if word.endswith(suffix):
                 word = word[: -len(suffix)]
                 break
+        if word in SAME_AS:  # egyptians -> egyptian -> egypt
+            return SAME_AS[word]
     return word[:-1] if len(word) > 3 and word.endswith("e") else word
 
 

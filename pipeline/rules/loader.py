@@ -352,7 +352,7 @@ def _place_term(r: Reader, text: str, node: Node, via: str) -> Term | None:
     last = term.tokens[-1]
     declined = cyrillic_forms(last) if not term.prefix and is_cyrillic(last) else ()
     label = f"{via}: {text}" if via == "gazetteer" else via
-    return Term(term.text, term.tokens, term.prefix, declined, label)
+    return Term(term.text, term.tokens, term.prefix, declined, label, proper=True)
 
 
 def _term(r: Reader, text: str, node: Node, inflect: bool = True) -> Term | None:

@@ -21,6 +21,7 @@ class Term:
     prefix: bool = False
     forms: tuple[str, ...] = ()
     via: str = ""
+    proper: bool = False  # a name: its first word must not be written in lower case ("Nice", not "nice day")
 
     @property
     def last_forms(self) -> tuple[str, ...]:

@@ -77,7 +77,14 @@ class TestGazetteerPlaces:
 
     def test_custom_place_without_gazetteer(self, tmp_path: Path) -> None:
         r = rule(tmp_path, "match:\n  places: [{name: Sector 7, gazetteer: false, aliases: [S7]}]\n  any: [fire]\n")
-        assert match_text(r, "Fire in sector 7") is not None and match_text(r, "S7 fire") is not None
+        assert match_text(r, "Fire in Sector 7") is not None and match_text(r, "S7 fire") is not None
+
+    def test_names_do_not_match_ordinary_lower_case_words(self, tmp_path: Path) -> None:
+        """Nice (the town) is not "nice weather"; Most (Czechia) is not "most"; all-caps headlines still match."""
+        r = rule(tmp_path, "match:\n  places: [Nice, Most]\n  any: [flood]\n")
+        assert match_text(r, "Flood warning despite nice weather for most people") is None
+        assert match_text(r, "Flood warning in Nice") is not None
+        assert match_text(r, "FLOOD WARNING IN NICE") is not None
 
 
 def test_within_bounds_the_words_between_place_and_keyword(tmp_path: Path) -> None:
