@@ -133,14 +133,15 @@ def _rules_check(directory: str) -> int:
     loaded = load_rules(directory)
     problems = list(loaded.problems)
     for rule in loaded.rules:
-        problems.extend(check_examples(rule))
+        problems.extend(check_examples(rule, loaded.exclusions))
     for p in problems:
         print(p, file=sys.stderr)
     n_ex = sum(len(r.examples_match) + len(r.examples_no_match) for r in loaded.rules)
     if problems:
         print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
         return 1
-    print(f"ok: {len(loaded.rules)} rule(s) in {len(loaded.files)} file(s), {n_ex} example(s) pass")
+    print(f"ok: {len(loaded.rules)} rule(s) and {len(loaded.exclusions)} global exclusion(s) in "
+          f"{len(loaded.files)} file(s), {n_ex} example(s) pass")
     return 0
 
 

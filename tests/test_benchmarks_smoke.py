@@ -46,3 +46,14 @@ def test_bench_dedup_smoke() -> None:
     assert len(rows) == 3 and all(name in row for name, row in zip(names, rows, strict=True))
     # columns of the Deduper row: ... stories/s, copies found, wrong merges, peak RSS
     assert rows[0].split()[-3:-1] == ["1.000", "0"], rows[0]
+
+
+def test_bench_rules_smoke() -> None:
+    """bench_rules.py loads, compiles and matches generated rules beside the regex baseline; both find the
+    injected place mentions."""
+    res = subprocess.run([sys.executable, str(BENCH / "bench_rules.py"), "--rules", "10", "200", "--stories", "300",
+                          "--naive-seconds", "1"], capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = [line.split() for line in res.stdout.splitlines() if line.strip().split()[:1] in (["10"], ["200"])]
+    assert [r[0] for r in rows] == ["10", "200"]
+    assert all(int(r[4]) > 0 for r in rows), res.stdout  # matches found at both sizes

@@ -375,9 +375,10 @@ def _term(r: Reader, text: str, node: Node, inflect: bool = True) -> Term | None
     return Term(text, toks, prefix, inflected if len(inflected) > 1 else ())
 
 
-def check_examples(rule: Rule) -> list[Problem]:
-    """Each `examples.match` text must match the rule and each `examples.no_match` text must not."""
-    matcher = Matcher([rule])
+def check_examples(rule: Rule, exclusions: tuple[Exclusion, ...] = ()) -> list[Problem]:
+    """Each `examples.match` text must match the rule and each `examples.no_match` text must not (with the
+    global exclusions applied, as in production)."""
+    matcher = Matcher([rule], exclusions)
     problems = []
     for text, where in rule.examples_match:
         verdict = matcher.verdicts(text)[0]

@@ -71,7 +71,7 @@ def run(sel: Selection, stories: list[Story]) -> tuple[list[tuple[Story, list[Ve
     """Each story's verdicts for the selected rules, and the examples that fail."""
     matcher = Matcher(sel.rules, sel.exclusions)
     results = [(s, matcher.verdicts(story_text(s))) for s in stories]
-    return results, [p for r in sel.rules for p in check_examples(r)]
+    return results, [p for r in sel.rules for p in check_examples(r, sel.exclusions)]
 
 
 def report(sel: Selection, results: list[tuple[Story, list[Verdict]]], failures: list[Problem]) -> str:

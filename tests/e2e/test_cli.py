@@ -203,3 +203,24 @@ def test_demo_command_alerts_once_for_the_seed_story(repo: Path) -> None:
     assert "carried by 4 outlets (1 independent): Daily Mirror, inkl, World News Wire, Yahoo News UK" in res.stdout
     for trap in ("Texas", "Fleet", "fleet", "Hurricane", "hospital"):
         assert trap not in res.stdout
+
+
+def test_rules_test_explains_matches_and_misses(repo: Path, tmp_path: Path) -> None:
+    """`rules test ID --text` prints MATCH with the explanation, or why not; examples are run too."""
+    res = newswatch("rules", "test", "kherson-evacuation", "--rules", str(repo / "rules"),
+                    "--text", "У Херсоні оголосили евакуацію", "--text", "Black Sea Fleet near Kherson")
+    assert res.returncode == 0, res.stderr
+    assert "MATCH kherson-evacuation" in res.stdout
+    assert "places 'Kherson' hit 'херсоні' at word 2" in res.stdout and "form of 'херсон'" in res.stdout
+    assert "no    kherson-evacuation: none of the 'any' keywords occurs" in res.stdout
+    assert "1 of 2 stories matched; examples: 10 of 10 pass" in res.stdout
+    rule = tmp_path / "r.yaml"
+    rule.write_text("id: r\ntitle: R\nmatch:\n  places: [Odesa]\n  any: [flood]\nexamples:\n  match: [Odesa fire]\n",
+                    encoding="utf-8")
+    lines = tmp_path / "s.jsonl"
+    lines.write_text('{"id": "1", "title": "Flood in Odesa", "source": "Wire"}\n', encoding="utf-8")
+    res = newswatch("rules", "test", str(rule), "--stories", str(lines))
+    assert res.returncode == 1
+    assert "MATCH r" in res.stdout and "examples: 0 of 1 pass" in res.stdout
+    assert f"{rule}:7:11: rule 'r': example should match but does not (none of the 'any' keywords occurs: " \
+           "flood): 'Odesa fire'" in res.stdout
