@@ -190,23 +190,21 @@ class Deduper:
         """Cluster one story; None if it was fully processed in an earlier cycle."""
         now = story.fetched
         self._load(now)
-        known = self.store.story_cluster(story.id)
-        if known is not None:
-            cid, processed = known
-            cluster = None if processed else self.store.get_cluster(cid)
-            return None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
         url = canonical_url(story.link)
         title_n, lead_n = norm_title(story.title), lead(story.summary, extra=self._extra)
         fp = fingerprint(title_n, lead_n)
-        twin = self.store.twin(story.feed_url, story.guid, url, fp)
-        if twin is not None:  # the same item again with a regenerated GUID, a new link form, or both
-            cid, processed = twin
+        seen = self.store.seen(story.id, story.feed_url, story.guid, url, fp)
+        if seen.known is not None:
+            cid, processed = seen.known
+            cluster = None if processed else self.store.get_cluster(cid)
+            return None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
+        if seen.twin is not None:  # the same item again with a regenerated GUID, a new link form, or both
+            cid, processed = seen.twin
             self.store.assign(story.id, cid, url, story.guid, now, story.feed_url, fp, processed)
             cluster = None if processed else self.store.get_cluster(cid)
             return None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
         keys = self.keys(title_n, lead_n)
-        same = self.store.cluster_for_identity(url, story.guid)
-        cluster = self.store.get_cluster(same) if same else None
+        cluster = self.store.get_cluster(seen.same_link) if seen.same_link else None
         if cluster is not None:
             decision = Decision(cluster.id, Reason.SAME_LINK, 100.0)
         else:

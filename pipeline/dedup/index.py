@@ -19,6 +19,7 @@ colliding hit only costs a verification: the caller checks every candidate again
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections import Counter
 
@@ -30,18 +31,38 @@ _REF_BITS = 48
 _REF_MASK = (1 << _REF_BITS) - 1
 
 
+_M64 = (1 << 64) - 1
+_HASHES: dict[str, int] = {}
+
+
+def word_hash(word: str) -> int:
+    """A stable 64-bit hash of a word (the same in every process and run, unlike `hash()`), cached."""
+    h = _HASHES.get(word)
+    if h is None:
+        if len(_HASHES) > 500_000:
+            _HASHES.clear()
+        h = _HASHES[word] = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+    return h
+
+
+def _pair(a: int, b: int, salt: int) -> int:
+    """An order-sensitive 64-bit mix of two word hashes."""
+    x = (a * 0x9E3779B97F4A7C15 + b * 0xC2B2AE3D27D4EB4F + salt) & _M64
+    x ^= x >> 29
+    return (x * 0xBF58476D1CE4E5B9) & _M64
+
+
 def title_keys(content: list[str], title_words: int = 7) -> list[int]:
     """Keys of a headline's content words: all pairs (a single word when there is only one)."""
-    ws = sorted(set(content), key=hash)[:title_words]
-    if len(ws) == 1:
-        return [hash(("t1", ws[0]))]
-    ws.sort()
-    return [hash(("t", a, b)) for i, a in enumerate(ws) for b in ws[i + 1:]]
+    hs = sorted({word_hash(w) for w in content})[:title_words]  # the same words in every copy that has them
+    if len(hs) == 1:
+        return [_pair(hs[0], 0, 1)]
+    return [_pair(a, b, 2) for i, a in enumerate(hs) for b in hs[i + 1:]]
 
 
 def lead_keys(content: list[str], sample: int = 3) -> list[int]:
     """Keys of a lead's content words: bigrams, sampled 1 in `sample` by hash (the same ones in every copy)."""
-    keys = {hash(("l", a, b)) for a, b in itertools.pairwise(content)}
+    keys = {_pair(word_hash(a), word_hash(b), 3) for a, b in itertools.pairwise(content)}
     return [k for k in keys if k % sample == 0]
 
 
@@ -60,7 +81,7 @@ class KeyTable:
         return int(self._table.nbytes + self._next.nbytes)
 
     def _split(self, keys: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        k = np.array(keys, dtype=np.int64).view(np.uint64)
+        k = np.array(keys, dtype=np.uint64)
         return (k % np.uint64(self.buckets)).astype(np.intp), (k >> np.uint64(_REF_BITS)) << np.uint64(_REF_BITS)
 
     def add(self, ref: int, keys: list[int]) -> None:

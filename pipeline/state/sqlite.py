@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline.model import Alert, ClusterRecord, alert_from_dict, alert_to_dict
 from pipeline.sources.schedule import FeedState
-from pipeline.state.store import AlertHistory
+from pipeline.state.store import AlertHistory, Seen
 
 SCHEMA_VERSION = 3
 SCHEMA = """
@@ -86,6 +86,16 @@ class SqliteStore:
     def story_cluster(self, story_id: str) -> tuple[str, bool] | None:
         row = self._exec("SELECT cluster_id, processed FROM stories WHERE id = ?", (story_id,)).fetchone()
         return (row[0], bool(row[1])) if row else None
+
+    def seen(self, story_id: str, feed_url: str, guid: str, canonical_url: str, fingerprint: str) -> Seen:
+        # One statement for the six lookups of a new story; empty keys become NULL, which matches nothing
+        # and costs one index probe.
+        guid_, url_, fp_ = guid or None, canonical_url or None, fingerprint or None
+        rows = self._exec(_SEEN_SQL, (story_id, guid_, url_, fp_, feed_url)).fetchall()
+        found = {kind: (str(cid), bool(processed)) for kind, cid, processed in reversed(rows)}  # first row wins
+        twin = next((found[k] for k in ("guid", "url", "fp") if k in found), None)
+        same = next((found[k][0] for k in ("xurl", "xguid") if k in found), None)
+        return Seen(found.get("id"), twin, same)
 
     def cluster_for_identity(self, canonical_url: str, guid: str) -> str | None:
         # One indexed lookup per non-empty key: an OR with empty values would scan every link-less story.
@@ -233,6 +243,14 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_SEEN_SQL = " UNION ALL ".join(
+    f"SELECT * FROM (SELECT '{kind}', cluster_id, processed FROM stories WHERE {where} ORDER BY rowid LIMIT 1)"  # noqa: S608 (constants only)
+    for kind, where in (("id", "id = ?1"), ("guid", "guid = ?2 AND feed_url = ?5"),
+                        ("url", "canonical_url = ?3 AND feed_url = ?5"), ("fp", "fingerprint = ?4 AND feed_url = ?5"),
+                        ("xurl", "canonical_url = ?3"), ("xguid", "guid = ?2"))
+)
 
 
 def _cluster(r: Any) -> ClusterRecord:

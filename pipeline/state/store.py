@@ -19,6 +19,17 @@ class AlertHistory:
     updates: int
 
 
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What the store knows about a story about to be clustered: (cluster id, processed) of the story itself
+    (`known`) or of the same item of the same feed under another GUID, link or text fingerprint (`twin`), and
+    the cluster of another feed's story with the same canonical URL or GUID (`same_link`)."""
+
+    known: tuple[str, bool] | None
+    twin: tuple[str, bool] | None
+    same_link: str | None
+
+
 class Store(Protocol):
     """Everything the stages persist. Implementations must be safe to open from several DoFns of one process."""
 
@@ -28,6 +39,9 @@ class Store(Protocol):
     # --- dedup: seen stories and clusters (bounded by `gc`) ---
     def story_cluster(self, story_id: str) -> tuple[str, bool] | None:
         """(cluster id, processed) of a story seen before, else None."""
+
+    def seen(self, story_id: str, feed_url: str, guid: str, canonical_url: str, fingerprint: str) -> Seen:
+        """`story_cluster`, `twin` and `cluster_for_identity` in one round trip."""
 
     def cluster_for_identity(self, canonical_url: str, guid: str) -> str | None:
         """Cluster of a story with the same canonical URL or GUID, across all feeds."""
