@@ -190,9 +190,15 @@ def load_file(path: Path) -> tuple[list[Rule], list[Exclusion], list[Problem]]:
     """Rules and exclusions of one file, and its problems; a file with any problem contributes nothing."""
     reader = Reader(str(path))
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        return [], [], [Problem(Location(str(path)), f"cannot read rule file: {e}")]
+        raw = path.read_bytes()
+    except OSError as e:
+        return [], [], [Problem(Location(str(path)), f"cannot read rule file: {e.strerror or e}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line, col = raw[: e.start].count(b"\n") + 1, e.start - raw.rfind(b"\n", 0, e.start)
+        return [], [], [Problem(Location(str(path), line, col), f"not UTF-8 (byte 0x{raw[e.start]:02x}); save the "
+                                                                "file as UTF-8")]
     rules: list[Rule] = []
     exclusions: list[Exclusion] = []
     docs = reader.documents(text)

@@ -164,7 +164,7 @@ def eval_uci(limit: int | None, threshold: int) -> None:
     for name, assign in (("newswatch (production dedup)", ours), ("exact normalized title", exact),
                          (f"token_set_ratio >= {threshold} (greedy)", tset)):
         p, n, spread = pair_stats(assign, label)
-        print(f"{name:<42} {p:>15.3f} {n:>12} {spread:>14.2f}")
+        print(f"{name:<42} {p:>15.4f} {n:>12} {spread:>14.2f}")
 
 
 def syndication_set(rng_seed: int = 5, limit: int | None = None) -> list[dict[str, object]]:

@@ -92,6 +92,14 @@ EXPECTED = {
     "gazetteer-off-no-names.yaml": ["gazetteer-off-no-names.yaml:6:18: 'gazetteer' of place 'Sector 7' must be true or "
                                     "false, not a string",
                                     "gazetteer-off-no-names.yaml:7:17: '*' has no letters or digits to match"],
+    "bad-id.yaml": ["bad-id.yaml:1:5: 'id' must be lowercase letters, digits, '.', '_' or '-' (max 80), got "
+                    "'Kherson Evacuation!'"],
+    "empty-file.yaml": ["empty-file.yaml: file has no rules; add one or delete the file"],
+    "duplicate-key.yaml": ["duplicate-key.yaml:3:1: duplicate key 'title' in a rule; keep one of them"],
+    "not-utf8.yaml": ["not-utf8.yaml:2:8: not UTF-8 (byte 0xff); save the file as UTF-8"],
+    "not-a-mapping.yaml": ["not-a-mapping.yaml:1:3: a rule must be a mapping (key: value lines), not a string"],
+    "bad-types.yaml": ["bad-types.yaml:6:11: 'match.within' must be a number, not a string",
+                       "bad-types.yaml:7:16: 'match.inflections' must be true or false, not a string"],
     "two-errors.yaml": ["two-errors.yaml:1:1: a rule is missing required key 'title'",
                         "two-errors.yaml:2:1: unknown key 'titel' in a rule; did you mean 'title'?",
                         "two-errors.yaml:5:9: 'status' must be one of experimental, stable, disabled; got 'live'"],
