@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.alerts.notifier import NotifierSpec
-from pipeline.alerts.outbox import drain
+from pipeline.alerts.outbox import DIGEST_AFTER, drain
 from pipeline.clock import Clock, SystemClock
 from pipeline.config import DEFAULT_CHANNEL, WorkerConfig, load_config
 from pipeline.dedup.core import DEFAULT_SEEN_RETENTION, DEFAULT_WINDOW
@@ -47,7 +47,8 @@ def _beam() -> tuple[Any, Any, Any]:
 
 def stages(stories, rules: RuleSet | tuple[Rule, ...], state_path: str,  # type: ignore[no-untyped-def]
            notifier: NotifierSpec,
-           channel: str, window: float, boilerplate: tuple[str, ...] = (), capacity: int = DEFAULT_CAPACITY):
+           channel: str, window: float, boilerplate: tuple[str, ...] = (), capacity: int = DEFAULT_CAPACITY,
+           digest_after: int = DIGEST_AFTER):
     """The stages after ingestion, shared by the worker and the backtest."""
     from pipeline.alerts.transform import SendAlerts
     from pipeline.dedup.transform import DedupStories
@@ -57,7 +58,7 @@ def stages(stories, rules: RuleSet | tuple[Rule, ...], state_path: str,  # type:
         stories
         | "DedupStories" >> DedupStories(state_path, window, boilerplate, capacity)
         | "MatchRules" >> MatchRules(*_rules_and_exclusions(rules))
-        | "SendAlerts" >> SendAlerts(state_path, notifier, channel)
+        | "SendAlerts" >> SendAlerts(state_path, notifier, channel, digest_after)
     )
 
 
@@ -101,19 +102,21 @@ def run_cycle(cfg: WorkerConfig, rules: RuleSet | tuple[Rule, ...], notifier: No
     store = SqliteStore(cfg.state_path)
     try:
         store.discard_staged()  # left over from a cycle that did not finish: it is replayed
-        retried = drain(store, notifier.build(), clock)
+        sender = notifier.build()
+        retried = drain(store, sender, clock, cfg.digest_after)
         if STOP.is_set() or not feeds:
             return CycleReport(clock.now() - started, {}, retried, len(feeds))
         p = beam.Pipeline(runner=runner(), options=options([]))
         due = p | "Feeds" >> beam.Create(feeds)
         stories = due | "ReadFeeds" >> ReadFeeds(cfg.state_path, started, cfg.poll_settings())
         stages(stories, rules, cfg.state_path, notifier, cfg.channel, cfg.dedup_window, cfg.boilerplate,
-               cfg.dedup_capacity)
+               cfg.dedup_capacity, cfg.digest_after)
         result = p.run()
         result.wait_until_finish()
         # Every decision of this cycle is now in the outbox: its stories need not be replayed.
         store.commit_cycle()
         store.gc(clock.now(), cfg.dedup_window, DEFAULT_SEEN_RETENTION)
+        retried += drain(store, sender, clock, cfg.digest_after)  # the overflow of a busy channel, as a digest
         return CycleReport(clock.now() - started, counters(result), retried, len(feeds))
     finally:
         store.close()

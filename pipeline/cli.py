@@ -244,10 +244,11 @@ def _start_worker(cfg: WorkerConfig, once: bool, max_cycles: int | None = None) 
     from pipeline.alerts.notifier import NotifierSpec
     from pipeline.app import RuleLoadError, Worker
 
-    spec = NotifierSpec.from_env()
+    spec = NotifierSpec.from_env(cfg.slack_pace, cfg.slack_burst, cfg.slack_timeout)
     log = logging.getLogger("newswatch")
+    where = {"slack": "Slack", "webhook": "a Slack incoming webhook"}.get(spec.kind, "the console")
     log.info("newswatch %s: %d feed(s), rules %s, state %s, alerts to %s", __version__, len(cfg.feeds),
-             cfg.rules_dir, cfg.state_path, "Slack" if spec.kind == "slack" else "the console")
+             cfg.rules_dir, cfg.state_path, where)
     shutdown.install()
     try:
         Worker(cfg, spec).run(once=once, max_cycles=max_cycles)

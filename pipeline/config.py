@@ -9,6 +9,10 @@
     state: ./newswatch.db           # SQLite state file (default: newswatch.db beside this file)
     slack:
       channel: "#newswatch"         # default channel for rules without notify.channel
+      pace: 1                       # messages a second per channel (Slack allows about 1), in bursts of
+      burst: 5
+      digest_after: 20              # more waiting alerts than this for one channel: the rest as one digest
+      timeout: 15                   # seconds per Slack call
     poll_interval: 5m               # first interval of a new feed, before its rate is known (default 5m)
     dedup_window_hours: 72          # how long a story cluster stays open for new members
     max_item_age_hours: 72          # ignore items published longer ago (no flood of old news); 0 = off
@@ -73,6 +77,10 @@ class WorkerConfig:
     feeds_file: str = ""
     boilerplate: tuple[str, ...] = ()  # extra dedup boilerplate patterns (regular expressions)
     dedup_capacity: int = DEFAULT_CAPACITY
+    slack_pace: float = 1.0  # messages a second per channel (bursts of slack_burst)
+    slack_burst: int = 5
+    digest_after: int = 20  # more unsent alerts than this for one channel: the rest go as one digest
+    slack_timeout: float = 15.0
 
     def poll_settings(self) -> PollSettings:
         """Polling settings with the top-level knobs applied."""
@@ -102,10 +110,14 @@ def load_config(path: str | Path) -> WorkerConfig:
     rules = r.string(keys["rules"][1], "'rules'") if "rules" in keys else None
     state = (r.string(keys["state"][1], "'state'") if "state" in keys else None) or "newswatch.db"
     channel = DEFAULT_CHANNEL
+    slack_opts: dict[str, float] = {}
     if "slack" in keys:
-        s = r.mapping(keys["slack"][1], "'slack'", ("channel",))
-        if s and "channel" in s:
+        s = r.mapping(keys["slack"][1], "'slack'", ("channel", "pace", "burst", "digest_after", "timeout")) or {}
+        if "channel" in s:
             channel = r.string(s["channel"][1], "'slack.channel'") or DEFAULT_CHANNEL
+        for key, minimum in (("pace", 0.01), ("burst", 1), ("digest_after", 2), ("timeout", 1)):
+            if key in s and (v := r.number(s[key][1], f"'slack.{key}'", minimum=minimum)) is not None:
+                slack_opts[key] = v
 
     def num(key: str, default: float, minimum: float, hours: bool = False) -> float | None:
         if key not in keys:
@@ -137,6 +149,10 @@ def load_config(path: str | Path) -> WorkerConfig:
         feeds_file=feeds_file,
         boilerplate=boilerplate,
         dedup_capacity=capacity,
+        slack_pace=slack_opts.get("pace", 1.0),
+        slack_burst=int(slack_opts.get("burst", 5)),
+        digest_after=int(slack_opts.get("digest_after", 20)),
+        slack_timeout=slack_opts.get("timeout", 15.0),
     )
 
 

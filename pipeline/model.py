@@ -87,6 +87,8 @@ class Match:
     channel: str
     item: ClusteredStory
     hits: tuple[Hit, ...] = field(default=())
+    updates: str = "both"  # how later outlets show: "edit" the root, a "thread" reply, or "both"
+    realert: float = 0.0  # minimum seconds between two messages of one (rule, cluster)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,8 @@ class Alert:
     first_seen: float
     published: float
     independent: tuple[str, ...] = ()
+    snippet: str = ""  # the opening of the story's text (plain; rendering escapes and highlights it)
+    updates: str = "both"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +160,8 @@ def alert_to_dict(alert: Alert) -> dict[str, object]:
         ],
         "first_seen": alert.first_seen,
         "published": alert.published,
+        "snippet": alert.snippet,
+        "updates": alert.updates,
     }
 
 
@@ -182,4 +188,6 @@ def alert_from_dict(d: dict[str, object]) -> Alert:
         first_seen=float(d["first_seen"]),  # type: ignore[arg-type]
         published=float(d["published"]),  # type: ignore[arg-type]
         independent=tuple(str(s) for s in d.get("independent_sources", ())),  # type: ignore[attr-defined]
+        snippet=str(d.get("snippet", "")),
+        updates=str(d.get("updates", "both")),
     )

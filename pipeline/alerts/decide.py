@@ -1,7 +1,9 @@
 """Pure alert decision (like Alertmanager's `needsUpdate`): takes the ledger's history, returns a reason.
 
 One (rule, cluster) gets exactly one "new" alert, ever. Later batches that bring outlets not yet named become
-"update" alerts; batches with nothing new are suppressed.
+"update" alerts; batches with nothing new are suppressed, and so are updates within the rule's `realert`
+window after the last message (their outlets are not forgotten: the next update after the window names them,
+so a story syndicated 50 times makes a few updates, not 50).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Reason(str, Enum):
     FIRST = "first-notification"
     NEW_SOURCES = "new-sources"
     NOTHING_NEW = "nothing-new"
+    TOO_SOON = "within-realert"
 
 
 def alert_key(rule_id: str, cluster_id: str, kind: str, revision: str = "") -> str:
@@ -28,7 +31,8 @@ def alert_key(rule_id: str, cluster_id: str, kind: str, revision: str = "") -> s
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def decide(batch: Sequence[Match], history: AlertHistory, default_channel: str) -> tuple[Reason, Alert | None]:
+def decide(batch: Sequence[Match], history: AlertHistory, default_channel: str,
+           now: float = 0.0) -> tuple[Reason, Alert | None]:
     """One batch = the matches of one rule on one cluster that arrived in the same poll cycle."""
     if not batch:
         return Reason.NOTHING_NEW, None
@@ -46,6 +50,8 @@ def decide(batch: Sequence[Match], history: AlertHistory, default_channel: str) 
         fresh = [s for s in sources if s not in history.alerted_sources]
         if not fresh:
             return Reason.NOTHING_NEW, None
+        if first.realert and now - history.last_message < first.realert:
+            return Reason.TOO_SOON, None
         lead = next((m for m in ordered if m.item.story.source in fresh), ordered[-1])
         reason, kind, revision = Reason.NEW_SOURCES, "update", ",".join(sorted(sources))
     matched: list[str] = []
@@ -69,4 +75,6 @@ def decide(batch: Sequence[Match], history: AlertHistory, default_channel: str) 
         first_seen=min(m.item.cluster.first_seen for m in batch),
         published=story.published,
         independent=tuple(independent),
+        snippet=story.summary[:600],
+        updates=first.updates,
     )

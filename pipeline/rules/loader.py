@@ -21,7 +21,7 @@ stay valid):
       within: 10                      # optional: a place and a keyword at most 10 words apart
       fuzzy: 90                       # optional: misspelt place names of 6+ letters (rapidfuzz ratio)
       inflections: true               # optional: false = keywords match only as written
-    notify: {channel: "#ukraine", realert: 2h}
+    notify: {channel: "#ukraine", realert: 30m, updates: both}   # updates: edit | thread | both
     examples: {match: [...], no_match: [...]}   # checked by `newswatch rules check`
 
 A document `{exclusions: [terms], description: ...}` instead of a rule lists global exclusions: a story with
@@ -55,6 +55,7 @@ PLACE_KEYS = ("name", "aliases", "country", "admin", "gazetteer", "ignore")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 MIN_PREFIX = 3
+UPDATE_MODES = ("both", "edit", "thread")
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,13 +245,15 @@ def _rule(r: Reader, node: Node) -> Rule | None:
     status = r.choice(keys["status"][1], "'status'", STATUSES) if "status" in keys else "stable"
     severity = r.choice(keys["severity"][1], "'severity'", SEVERITIES) if "severity" in keys else "routine"
     owner = (r.string(keys["owner"][1], "'owner'") or "") if "owner" in keys else ""
-    channel, realert = "", 0.0
+    channel, realert, updates = "", 0.0, "both"
     if "notify" in keys:
-        notify = r.mapping(keys["notify"][1], "'notify'", ("channel", "realert"))
+        notify = r.mapping(keys["notify"][1], "'notify'", ("channel", "realert", "updates"))
         if notify and "channel" in notify:
             channel = r.string(notify["channel"][1], "'notify.channel'") or ""
         if notify and "realert" in notify:
             realert = r.duration(notify["realert"][1], "'notify.realert'") or 0.0
+        if notify and "updates" in notify:
+            updates = r.choice(notify["updates"][1], "'notify.updates'", UPDATE_MODES) or "both"
     places: tuple[Place, ...] = ()
     clauses: dict[str, tuple[Term, ...]] = {k: () for k in ("any", "all", "none")}
     within, fuzzy, inflect = 0, 0.0, True
@@ -288,7 +291,7 @@ def _rule(r: Reader, node: Node) -> Rule | None:
     if len(r.problems) > before or rid is None or title is None or status is None or severity is None:
         return None
     return Rule(rid, title, status, severity, owner, channel, places, clauses["any"], clauses["all"],
-                clauses["none"], tuple(ex_match), tuple(ex_no), r.where(node), within, fuzzy, realert)
+                clauses["none"], tuple(ex_match), tuple(ex_no), r.where(node), within, fuzzy, realert, updates)
 
 
 def _place(r: Reader, node: Node) -> Place | None:

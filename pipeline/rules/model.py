@@ -57,7 +57,8 @@ class Rule:
     where: Location
     within: int = 0  # 0: anywhere in the story
     fuzzy: float = 0.0  # rapidfuzz ratio for place names of 6+ letters; 0: off
-    realert: float = 0.0  # seconds; kept for the alert stage (issue 6)
+    realert: float = 0.0  # minimum seconds between two messages of one (rule, story cluster)
+    updates: str = "both"  # later outlets: "edit" the root message, a "thread" reply, or "both"
 
     @property
     def enabled(self) -> bool:

@@ -38,7 +38,7 @@ class _MatchFn(beam.DoFn):  # type: ignore[misc]
     def process(self, item: ClusteredStory) -> Iterator[Match]:
         for rule, hits in self.matcher.match(story_text(item.story)):
             self.matches.inc()
-            yield Match(rule.id, rule.title, rule.severity, rule.channel, item, hits)
+            yield Match(rule.id, rule.title, rule.severity, rule.channel, item, hits, rule.updates, rule.realert)
 
 
 class MatchRules(beam.PTransform):  # type: ignore[misc]

@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS alerts (
   attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, channel_id TEXT, ts TEXT);
 CREATE INDEX IF NOT EXISTS alerts_rule_cluster ON alerts(rule_id, cluster_id);
 CREATE INDEX IF NOT EXISTS alerts_unsent ON alerts(status) WHERE status != 'sent';
+CREATE TABLE IF NOT EXISTS silences (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, rule_id TEXT NOT NULL, until REAL NOT NULL, comment TEXT NOT NULL,
+  created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS feeds (url TEXT PRIMARY KEY, state TEXT NOT NULL, next_due REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS feeds_next_due ON feeds(next_due);
 CREATE TABLE IF NOT EXISTS feeds_staged (url TEXT PRIMARY KEY, state TEXT NOT NULL, next_due REAL NOT NULL);
@@ -191,15 +194,16 @@ class SqliteStore:
     # --- alert ledger ---
     def alert_history(self, rule_id: str, cluster_id: str) -> AlertHistory:
         rows = self._exec(
-            "SELECT kind, payload FROM alerts WHERE rule_id = ? AND cluster_id = ?", (rule_id, cluster_id)
+            "SELECT kind, payload, created FROM alerts WHERE rule_id = ? AND cluster_id = ?", (rule_id, cluster_id)
         ).fetchall()
         sources: set[str] = set()
-        for _, payload in rows:
+        for _, payload, _ in rows:
             sources.update(json.loads(payload)["sources"])
         return AlertHistory(
-            has_new=any(k == "new" for k, _ in rows),
+            has_new=any(k == "new" for k, _, _ in rows),
             alerted_sources=frozenset(sources),
-            updates=sum(1 for k, _ in rows if k == "update"),
+            updates=sum(1 for k, _, _ in rows if k == "update"),
+            last_message=max((float(c) for _, _, c in rows), default=0.0),
         )
 
     def reserve(self, alert: Alert, now: float) -> bool:
@@ -217,11 +221,56 @@ class SqliteStore:
         ).fetchone()
         return (str(row[0]), str(row[1])) if row else None
 
+    def root_alert(self, rule_id: str, cluster_id: str) -> Alert | None:
+        row = self._exec("SELECT payload FROM alerts WHERE rule_id = ? AND cluster_id = ? AND kind = 'new'",
+                         (rule_id, cluster_id)).fetchone()
+        return alert_from_dict(json.loads(row[0])) if row else None
+
     def unsent(self) -> list[tuple[Alert, str]]:
         rows = self._exec(
-            "SELECT payload, status FROM alerts WHERE status != 'sent' ORDER BY created, key"
+            "SELECT payload, status FROM alerts WHERE status IN ('pending', 'sending') ORDER BY created, key"
         ).fetchall()
         return [(alert_from_dict(json.loads(p)), s) for p, s in rows]
+
+    def created(self, key: str) -> float:
+        row = self._exec("SELECT created FROM alerts WHERE key = ?", (key,)).fetchone()
+        return float(row[0]) if row else 0.0
+
+    def mark_unknown(self, key: str, now: float, error: str) -> None:
+        self._exec("UPDATE alerts SET status = 'sending', updated = ?, last_error = ? WHERE key = ?", (now, error, key))
+
+    def mark_dead(self, key: str, now: float, error: str) -> None:
+        self._exec("UPDATE alerts SET status = 'dead', updated = ?, last_error = ? WHERE key = ?", (now, error, key))
+
+    def dead_letters(self) -> list[tuple[Alert, str, float]]:
+        rows = self._exec("SELECT payload, last_error, updated FROM alerts WHERE status = 'dead' "
+                          "ORDER BY created, key").fetchall()
+        return [(alert_from_dict(json.loads(p)), str(e or ""), float(u)) for p, e, u in rows]
+
+    def retry_dead(self, keys: list[str] | None = None) -> int:
+        if keys is None:
+            return self._exec("UPDATE alerts SET status = 'pending', attempts = 0 WHERE status = 'dead'").rowcount
+        return sum(self._exec("UPDATE alerts SET status = 'pending', attempts = 0 WHERE status = 'dead' AND "
+                              "key LIKE ?", (k + "%",)).rowcount for k in keys)
+
+    # --- silences ---
+    def add_silence(self, rule_id: str, until: float, comment: str, now: float) -> int:
+        cur = self._exec("INSERT INTO silences (rule_id, until, comment, created) VALUES (?,?,?,?)",
+                         (rule_id, until, comment, now))
+        return int(cur.lastrowid or 0)
+
+    def silences(self, now: float) -> list[tuple[int, str, float, str]]:
+        rows = self._exec("SELECT id, rule_id, until, comment FROM silences WHERE until > ? ORDER BY id",
+                          (now,)).fetchall()
+        return [(int(i), str(r), float(u), str(c)) for i, r, u, c in rows]
+
+    def expire_silence(self, silence_id: int, now: float) -> bool:
+        return self._exec("UPDATE silences SET until = ? WHERE id = ? AND until > ?",
+                          (now, silence_id, now)).rowcount == 1
+
+    def silenced(self, rule_id: str, now: float) -> bool:
+        return self._exec("SELECT 1 FROM silences WHERE rule_id = ? AND until > ? LIMIT 1",
+                          (rule_id, now)).fetchone() is not None
 
     def mark_sending(self, key: str, now: float) -> None:
         self._exec(

@@ -17,6 +17,7 @@ class AlertHistory:
     has_new: bool
     alerted_sources: frozenset[str]
     updates: int
+    last_message: float = 0.0  # when the last alert of this (rule, cluster) was reserved
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +98,15 @@ class Store(Protocol):
     def root_message(self, rule_id: str, cluster_id: str) -> tuple[str, str] | None:
         """(channel id, ts) of the sent "new" alert of this (rule, cluster), to thread updates under it."""
 
+    def root_alert(self, rule_id: str, cluster_id: str) -> Alert | None:
+        """The "new" alert of this (rule, cluster), as reserved (what its root message shows)."""
+
     def unsent(self) -> list[tuple[Alert, str]]:
-        """Alerts reserved but not marked sent, oldest first, with their status (pending / sending)."""
+        """Alerts reserved but not sent or dead-lettered, oldest first, with their status: `pending` (not
+        sent, or certainly not delivered) or `sending` (the outcome is unknown: reconcile before resending)."""
+
+    def created(self, key: str) -> float:
+        """When the alert was reserved (0 if unknown): where to start looking for it in Slack."""
 
     def mark_sending(self, key: str, now: float) -> None: ...
 
@@ -106,5 +114,28 @@ class Store(Protocol):
 
     def mark_failed(self, key: str, now: float, error: str) -> None:
         """Back to pending with the error recorded; it is retried on the next cycle."""
+
+    def mark_unknown(self, key: str, now: float, error: str) -> None:
+        """Stays `sending` with the error recorded: it may have been delivered (timeout, dropped answer, 5xx)."""
+
+    def mark_dead(self, key: str, now: float, error: str) -> None:
+        """A permanent failure (channel not found, bot not in channel, bad token): not retried until
+        `retry_dead` is asked for it."""
+
+    def dead_letters(self) -> list[tuple[Alert, str, float]]:
+        """Dead-lettered alerts with their error and when they failed, oldest first."""
+
+    def retry_dead(self, keys: list[str] | None = None) -> int:
+        """Dead letters (these keys, or all) back to pending; how many."""
+
+    # --- silences ---
+    def add_silence(self, rule_id: str, until: float, comment: str, now: float) -> int: ...
+
+    def silences(self, now: float) -> list[tuple[int, str, float, str]]:
+        """Active silences: (id, rule id, until, comment)."""
+
+    def expire_silence(self, silence_id: int, now: float) -> bool: ...
+
+    def silenced(self, rule_id: str, now: float) -> bool: ...
 
     def close(self) -> None: ...

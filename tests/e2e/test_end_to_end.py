@@ -31,7 +31,8 @@ def texts(slack: FakeSlack) -> list[str]:
 
 def test_one_alert_per_story_then_update_then_silence(demo_feeds: FeedServer, slack: FakeSlack, repo: Path,
                                                       tmp_path: Path) -> None:
-    """Four outlets -> exactly one new alert; a fifth outlet later -> one threaded update; then nothing."""
+    """Four outlets -> exactly one new alert; a fifth outlet later -> one threaded update and an edit of the
+    root; then nothing."""
     cfg = config(demo_feeds, repo, tmp_path / "state.db")
     rules = load_rules(cfg.rules_dir).rules
     spec, clock = NotifierSpec.from_env(), SystemClock()
@@ -49,7 +50,10 @@ def test_one_alert_per_story_then_update_then_silence(demo_feeds: FeedServer, sl
     assert len(slack.posts) == 2
     update = slack.posts[1]
     assert update["thread_ts"] == first["ts"] and "now carried by 5 outlets" in update["text"]
-    assert "[Update]" in update["text"]
+    assert update["text"].startswith("Update: World News Digest")
+    # ... and the root message is edited in place to show the new count (rules' default `updates: both`)
+    assert len(slack.updates) == 1 and slack.updates[0]["ts"] == first["ts"]
+    assert "carried by 5 outlets" in slack.updates[0]["text"] and "Hundreds of civilians" in slack.updates[0]["text"]
 
     run_cycle(cfg, rules, spec, clock)
     assert len(slack.posts) == 2
@@ -68,18 +72,19 @@ def test_old_items_do_not_flood_a_first_start(demo_feeds: FeedServer, slack: Fak
 
 def test_slack_outage_loses_nothing_and_duplicates_nothing(demo_feeds: FeedServer, slack: FakeSlack, repo: Path,
                                                            tmp_path: Path) -> None:
-    """429 then 503: the alert waits in the outbox and goes out exactly once when Slack is back."""
+    """A lasting 429, then a 503: the alert waits in the outbox, is looked up in Slack after the 503 (whose
+    outcome is unknown), and goes out exactly once when Slack is back."""
     cfg = config(demo_feeds, repo, tmp_path / "state.db")
     rules = load_rules(cfg.rules_dir).rules
-    spec, clock = NotifierSpec.from_env(), SystemClock()
-    slack.fail_next(429, retry_after=1)
+    spec, clock = NotifierSpec.from_env(pace=100), SystemClock()
+    slack.fail_next(429, retry_after=1, times=4)  # the send, slack_sdk's retry, the post-cycle drain and its retry
     report = run_cycle(cfg, rules, spec, clock)
     assert report.counts["alerts_failed"] == 1 and slack.posts == []
     store = SqliteStore(cfg.state_path)
-    assert [a.kind for a, _ in store.unsent()] == ["new"]
-    slack.fail_next(503)
-    run_cycle(cfg, rules, spec, clock)  # drain fails (503); the update is reserved and sent
-    run_cycle(cfg, rules, spec, clock)  # drain succeeds
+    assert [(a.kind, status) for a, status in store.unsent()] == [("new", "pending")]
+    slack.fail_next(503, method="chat.postMessage")
+    run_cycle(cfg, rules, spec, clock)  # drain: 503 (outcome unknown); the update goes out; the drain after
+    #                                     the cycle finds the first alert is not in Slack and sends it
     assert sorted(p["text"].split("]")[0] for p in slack.posts) == ["[New", "[Update"]
     keys = [p["metadata"]["event_payload"]["key"] for p in slack.posts]
     assert len(keys) == len(set(keys)) == 2 and store.unsent() == []

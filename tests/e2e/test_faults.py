@@ -79,7 +79,7 @@ def test_hostile_feeds_do_not_hurt_the_worker(tmp_path: Path, repo: Path, slack:
     store.close()
 
     # the good feed alerts at once; the flaky one, once recovered, adds its outlet as a threaded update
-    assert [p["text"][:8] for p in slack.posts] == ["[New] UR", "[Update]"]
+    assert [p["text"][:8] for p in slack.posts] == ["[New] UR", "Update: "]
     assert "now carried by 2 outlets" in slack.posts[1]["text"] and slack.posts[1]["thread_ts"] == slack.posts[0]["ts"]
     assert states["flaky.xml"].failures == 0 and states["flaky.xml"].last_error == "HTTP 503"
     assert states["good.xml"].failures == 0 and hits["/good.xml"] == 4
