@@ -25,6 +25,8 @@ examples:
   newswatch rules test kherson-evacuation --text "У Херсоні оголосили евакуацію"
   newswatch cluster stories.jsonl --out clusters.jsonl
   newswatch feeds status --config deploy/worker.example.yaml
+  newswatch alerts dead-letters --config deploy/worker.example.yaml
+  newswatch silence add --config deploy/worker.example.yaml --rule kherson-evacuation --for 2h
 
 environment:
   SLACK_BOT_TOKEN     send alerts to Slack (chat.postMessage) instead of printing them
@@ -90,6 +92,34 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--config", required=True, help="worker config YAML")
     status.add_argument("--json", action="store_true", help="one JSON object per feed instead of a table")
 
+    alerts = sub.add_parser("alerts", help="the outbox: dead letters and retries")
+    asub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="SUBCOMMAND")
+    dead = asub.add_parser("dead-letters", help="alerts Slack refused for good, with the reason", description=(
+        "Lists alerts that failed permanently (channel not found, bot not in channel, bad token, message "
+        "rejected): they are kept, not retried, until `newswatch alerts retry`."))
+    dead.add_argument("--config", required=True, help="worker config YAML (for the state file)")
+    dead.add_argument("--json", action="store_true", help="one JSON object per alert")
+    retry = asub.add_parser("retry", help="send dead-lettered alerts again on the next cycle",
+                            description="Puts dead letters (by key or key prefix, or all) back in the outbox; the "
+                                        "running worker sends them on its next cycle.")
+    retry.add_argument("--config", required=True, help="worker config YAML (for the state file)")
+    retry.add_argument("keys", nargs="*", help="alert keys or key prefixes (as listed by dead-letters)")
+    retry.add_argument("--all", action="store_true", help="every dead letter")
+
+    silence = sub.add_parser("silence", help="mute a rule for a while")
+    ssub = silence.add_subparsers(dest="silence_command", required=True, metavar="SUBCOMMAND")
+    sadd = ssub.add_parser("add", help="mute a rule", description=(
+        "Mutes a rule: while the silence lasts, its matches reserve no alert (nothing is sent later either)."))
+    sadd.add_argument("--config", required=True, help="worker config YAML (for the state file)")
+    sadd.add_argument("--rule", required=True, help="rule id")
+    sadd.add_argument("--for", dest="duration", required=True, help="how long: 90m, 2h, 1d or seconds")
+    sadd.add_argument("--comment", default="", help="why (shown by `silence list`)")
+    slist = ssub.add_parser("list", help="active silences")
+    slist.add_argument("--config", required=True, help="worker config YAML (for the state file)")
+    sexp = ssub.add_parser("expire", help="end a silence now")
+    sexp.add_argument("--config", required=True, help="worker config YAML (for the state file)")
+    sexp.add_argument("id", type=int, help="silence id (from `silence list`)")
+
     rules = sub.add_parser("rules", help="work with rule files")
     rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="SUBCOMMAND")
     check = rsub.add_parser("check", help="validate rule files and run their examples", description=(
@@ -116,15 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     if args.command == "rules":
         return _rules_check(args.dir) if args.rules_command == "check" else _rules_test(args)
-    if args.command == "feeds":
-        return _feeds_status(args)
-    if args.command == "cluster":
-        return _cluster(args)
-    if args.command == "backtest":
-        return _backtest(args)
-    if args.command == "run":
-        return _run(args)
-    return _demo(args)
+    commands = {"feeds": _feeds_status, "alerts": _alerts, "silence": _silence, "cluster": _cluster,
+                "backtest": _backtest, "run": _run}
+    return commands.get(args.command, _demo)(args)
 
 
 def _rules_check(directory: str) -> int:
@@ -143,6 +167,76 @@ def _rules_check(directory: str) -> int:
     print(f"ok: {len(loaded.rules)} rule(s) and {len(loaded.exclusions)} global exclusion(s) in "
           f"{len(loaded.files)} file(s), {n_ex} example(s) pass")
     return 0
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    import time
+
+    from pipeline.state.sqlite import SqliteStore
+
+    cfg = _config(args.config)
+    if cfg is None:
+        return 2
+    store = SqliteStore(cfg.state_path)
+    try:
+        if args.alerts_command == "retry":
+            if not args.keys and not args.all:
+                print("give alert keys (see `newswatch alerts dead-letters`) or --all", file=sys.stderr)
+                return 2
+            n = store.retry_dead(None if args.all else args.keys)
+            print(f"{n} dead letter(s) back in the outbox; the worker sends them on its next cycle")
+            return 0 if n or args.all else 1
+        letters = store.dead_letters()
+        for alert, error, when in letters:
+            if args.json:
+                print(json.dumps({"key": alert.key, "rule_id": alert.rule_id, "kind": alert.kind,
+                                  "channel": alert.channel, "title": alert.title, "error": error, "failed": when}))
+            else:
+                stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(when))
+                print(f"{alert.key[:12]}  {stamp}  {alert.rule_id} {alert.kind} -> {alert.channel}: {alert.title}\n"
+                      f"              {error}")
+        if not args.json:
+            print(f"{len(letters)} dead letter(s)" + ("; after fixing the cause: newswatch alerts retry KEY... "
+                                                       "--config ..." if letters else ""))
+        return 0
+    finally:
+        store.close()
+
+
+def _silence(args: argparse.Namespace) -> int:
+    import time
+
+    from pipeline.state.sqlite import SqliteStore
+    from pipeline.yamlsrc import parse_duration
+
+    cfg = _config(args.config)
+    if cfg is None:
+        return 2
+    store, now = SqliteStore(cfg.state_path), time.time()
+    try:
+        if args.silence_command == "add":
+            seconds = parse_duration(args.duration)
+            if seconds is None or seconds <= 0:
+                print(f"--for: {args.duration!r} is not a duration like 90m, 2h, 1d", file=sys.stderr)
+                return 2
+            sid = store.add_silence(args.rule, now + seconds, args.comment, now)
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now + seconds))
+            print(f"silence {sid}: rule {args.rule} muted until {stamp}")
+            return 0
+        if args.silence_command == "expire":
+            if store.expire_silence(args.id, now):
+                print(f"silence {args.id} expired")
+                return 0
+            print(f"no active silence {args.id}", file=sys.stderr)
+            return 1
+        active = store.silences(now)
+        for sid, rule, until, comment in active:
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(until))
+            print(f"{sid:>4}  {rule}  until {stamp}" + (f"  ({comment})" if comment else ""))
+        print(f"{len(active)} active silence(s)")
+        return 0
+    finally:
+        store.close()
 
 
 def _rules_test(args: argparse.Namespace) -> int:

@@ -21,6 +21,12 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
+def parse_duration(text: str) -> float | None:
+    """Seconds from '90s', '5m', '2h', '1d' or a number; None if it is none of those."""
+    m = _DURATION.match(text.strip())
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"] if m else None
+
+
 class Reader:
     """Reads YAML nodes of one file, collecting problems instead of raising on the first."""
 
