@@ -68,6 +68,7 @@ class FakeSlack:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._seq = 0
+        self._last_ts = 0.0
         self._chaos: tuple[float, random.Random, tuple[str, ...], tuple[str, ...]] | None = None
         fake = self
 
@@ -252,7 +253,8 @@ class FakeSlack:
             if not any(m["ts"] == thread_ts for m in self.messages.get(cid, [])):
                 return {"ok": False, "error": "thread_not_found"}
         self._seq += 1
-        ts = f"{1700000000 + self._seq}.{self._seq:06d}"
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)  # like Slack: the post's time, unique
+        ts = f"{self._last_ts:.6f}"
         msg = {"ts": ts, "text": args.get("text", ""), "blocks": blocks, "metadata": metadata,
                "thread_ts": thread_ts or None}
         self.messages.setdefault(cid, []).append(msg)

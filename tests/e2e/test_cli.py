@@ -240,3 +240,36 @@ def test_rules_test_reads_a_feed_file_or_url(repo: Path) -> None:
     res = newswatch("rules", "test", "kherson-evacuation", "--rules", str(repo / "rules"),
                     "--feed", "http://127.0.0.1:9/x")
     assert res.returncode == 1 and "cannot read the stories to test: http://127.0.0.1:9/x:" in res.stderr
+
+
+def test_silence_and_dead_letter_commands(repo: Path, tmp_path: Path) -> None:
+    """`silence add` mutes a rule for the running worker; `alerts dead-letters` lists what Slack refused and
+    `alerts retry` puts it back once the cause is fixed."""
+    slack = FakeSlack()
+    slack.not_joined.add("C0UKRAINE01")  # the bot was never invited to the rule's channel
+    path = repo / "pipeline" / "demo" / "feeds" / "daily-mirror.xml"
+    env = {"SLACK_BOT_TOKEN": slack.token, "NEWSWATCH_SLACK_API_URL": slack.base_url}
+    with FeedServer({"/m.xml": static(path.read_bytes())}) as server:
+        cfg = tmp_path / "w.yaml"
+        cfg.write_text(f"feeds:\n  - url: {server.base_url}/m.xml\nrules: {repo / 'rules'}\nstate: s.db\n"
+                       "max_item_age_hours: 0\n", encoding="utf-8")
+        res = newswatch("silence", "add", "--config", str(cfg), "--rule", "kherson-evacuation", "--for", "2h",
+                        "--comment", "drill week")
+        assert res.returncode == 0 and "silence 1: rule kherson-evacuation muted until" in res.stdout
+        assert "kherson-evacuation  until" in newswatch("silence", "list", "--config", str(cfg)).stdout
+        assert newswatch("run", "--config", str(cfg), "--once", env=env).returncode == 0
+        assert slack.posts == [] and "0 dead letter(s)" in newswatch("alerts", "dead-letters", "--config",
+                                                                     str(cfg)).stdout
+        assert newswatch("silence", "expire", "--config", str(cfg), "1").stdout == "silence 1 expired\n"
+        for leftover in tmp_path.glob("s.db*"):  # forget the silenced cycle's stories: they are matched again
+            leftover.unlink()
+        res = newswatch("run", "--config", str(cfg), "--once", env=env)
+        assert res.returncode == 0 and "dead-lettered: Slack rejected the message: not_in_channel" in res.stderr
+        listing = newswatch("alerts", "dead-letters", "--config", str(cfg)).stdout
+        assert "kherson-evacuation new -> #ukraine-alerts" in listing and "not_in_channel" in listing
+        key = listing.split()[0]
+        slack.not_joined.clear()
+        assert "1 dead letter(s) back in the outbox" in newswatch("alerts", "retry", "--config", str(cfg), key).stdout
+        assert newswatch("run", "--config", str(cfg), "--once", env=env).returncode == 0
+    assert len(slack.posts) == 1 and slack.posts[0]["channel_id"] == "C0UKRAINE01"
+    slack.stop()

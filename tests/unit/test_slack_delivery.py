@@ -8,6 +8,7 @@ import json
 import logging
 import pickle
 import random
+import time
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +24,7 @@ from pipeline.state.sqlite import SqliteStore
 from pipeline.state.store import AlertHistory
 from pipeline.testing import FakeSlack, make_story
 
-CLOCK = FixedClock(1_700_000_000.0)
+CLOCK = FixedClock(time.time())  # Slack's ts are real times: lookups start from when an alert was reserved
 
 
 def alert(i: int = 0, channel: str = "#newswatch", kind: str = "new", updates: str = "both",
