@@ -78,10 +78,11 @@ def reconcile(store: Store, notifier: Notifier, alert: Alert, clock: Clock) -> b
 
 
 def drain(store: Store, notifier: Notifier, clock: Clock, digest_after: int = DIGEST_AFTER) -> int:
-    """Deliver every reserved-but-unsent alert, oldest first (interrupted ones reconciled first); a channel
-    with more than `digest_after` of them gets the rest as one digest. Returns how many were delivered now."""
+    """Deliver every reserved-but-unsent alert that is not backing off (2 s after a failed attempt, doubling,
+    at most 5 min), oldest first, interrupted ones reconciled first; a channel with more than `digest_after` of
+    them gets the rest as one digest. Returns how many were delivered now."""
     todo: dict[str, list[Alert]] = defaultdict(list)
-    for alert, status in store.unsent():
+    for alert, status in store.due_unsent(clock.now()):
         if STOP.is_set():
             return 0
         if status == "sending" and not reconcile(store, notifier, alert, clock):

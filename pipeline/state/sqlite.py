@@ -232,6 +232,16 @@ class SqliteStore:
         ).fetchall()
         return [(alert_from_dict(json.loads(p)), s) for p, s in rows]
 
+    def due_unsent(self, now: float, base: float = 2.0, cap: float = 300.0) -> list[tuple[Alert, str]]:
+        # A failed attempt (last_error set) waits base * 2^(attempts-1) seconds, at most `cap`; an alert
+        # interrupted by a crash (no error recorded) is due at once.
+        rows = self._exec(
+            "SELECT payload, status FROM alerts WHERE status IN ('pending', 'sending') AND (last_error IS NULL "
+            "OR updated + min(?, ? * (1 << min(max(attempts - 1, 0), 20))) <= ?) ORDER BY created, key",
+            (cap, base, now),
+        ).fetchall()
+        return [(alert_from_dict(json.loads(p)), s) for p, s in rows]
+
     def created(self, key: str) -> float:
         row = self._exec("SELECT created FROM alerts WHERE key = ?", (key,)).fetchone()
         return float(row[0]) if row else 0.0
@@ -249,9 +259,10 @@ class SqliteStore:
 
     def retry_dead(self, keys: list[str] | None = None) -> int:
         if keys is None:
-            return self._exec("UPDATE alerts SET status = 'pending', attempts = 0 WHERE status = 'dead'").rowcount
-        return sum(self._exec("UPDATE alerts SET status = 'pending', attempts = 0 WHERE status = 'dead' AND "
-                              "key LIKE ?", (k + "%",)).rowcount for k in keys)
+            return self._exec("UPDATE alerts SET status = 'pending', attempts = 0, last_error = NULL "
+                              "WHERE status = 'dead'").rowcount
+        return sum(self._exec("UPDATE alerts SET status = 'pending', attempts = 0, last_error = NULL "
+                              "WHERE status = 'dead' AND key LIKE ?", (k + "%",)).rowcount for k in keys)
 
     # --- silences ---
     def add_silence(self, rule_id: str, until: float, comment: str, now: float) -> int:

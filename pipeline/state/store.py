@@ -105,6 +105,10 @@ class Store(Protocol):
         """Alerts reserved but not sent or dead-lettered, oldest first, with their status: `pending` (not
         sent, or certainly not delivered) or `sending` (the outcome is unknown: reconcile before resending)."""
 
+    def due_unsent(self, now: float, base: float = 2.0, cap: float = 300.0) -> list[tuple[Alert, str]]:
+        """`unsent`, without those still backing off: after a failed attempt an alert waits base x 2^(attempts-1)
+        seconds (at most `cap`) before the next one."""
+
     def created(self, key: str) -> float:
         """When the alert was reserved (0 if unknown): where to start looking for it in Slack."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -77,14 +78,17 @@ def test_slack_outage_loses_nothing_and_duplicates_nothing(demo_feeds: FeedServe
     cfg = config(demo_feeds, repo, tmp_path / "state.db")
     rules = load_rules(cfg.rules_dir).rules
     spec, clock = NotifierSpec.from_env(pace=100), SystemClock()
-    slack.fail_next(429, retry_after=1, times=4)  # the send, slack_sdk's retry, the post-cycle drain and its retry
+    slack.fail_next(429, retry_after=1, times=2)  # the send and slack_sdk's own retry after Retry-After
     report = run_cycle(cfg, rules, spec, clock)
     assert report.counts["alerts_failed"] == 1 and slack.posts == []
     store = SqliteStore(cfg.state_path)
     assert [(a.kind, status) for a, status in store.unsent()] == [("new", "pending")]
     slack.fail_next(503, method="chat.postMessage")
-    run_cycle(cfg, rules, spec, clock)  # drain: 503 (outcome unknown); the update goes out; the drain after
-    #                                     the cycle finds the first alert is not in Slack and sends it
+    time.sleep(2.5)  # past the backoff after the failed attempt (2 s)
+    run_cycle(cfg, rules, spec, clock)  # the retry meets a 503 (outcome unknown); the update goes out
+    assert [(a.kind, status) for a, status in store.unsent()] == [("new", "sending")]
+    time.sleep(4.5)  # past the next backoff (4 s)
+    run_cycle(cfg, rules, spec, clock)  # looked up in Slack first: not there, so sent
     assert sorted(p["text"].split("]")[0] for p in slack.posts) == ["[New", "[Update"]
     keys = [p["metadata"]["event_payload"]["key"] for p in slack.posts]
     assert len(keys) == len(set(keys)) == 2 and store.unsent() == []

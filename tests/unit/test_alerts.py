@@ -152,6 +152,8 @@ class TestOutbox:
         assert store.reserve(alert, clock.now())
         assert not deliver(store, n, alert, clock).ok  # type: ignore[union-attr]
         assert [(a.key, s) for a, s in store.unsent()] == [(alert.key, "pending")]
+        assert drain(store, n, clock) == 0  # backing off: 2 s after a failed attempt
+        clock.advance(2)
         assert drain(store, n, clock) == 1 and drain(store, n, clock) == 0
         assert n.sent == [(alert.key, None)] and store.unsent() == []
 

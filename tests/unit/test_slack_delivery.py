@@ -24,7 +24,12 @@ from pipeline.state.sqlite import SqliteStore
 from pipeline.state.store import AlertHistory
 from pipeline.testing import FakeSlack, make_story
 
-CLOCK = FixedClock(time.time())  # Slack's ts are real times: lookups start from when an alert was reserved
+
+@pytest.fixture(name="clock")
+def _clock() -> FixedClock:
+    """Now, standing still until advanced (past a failed alert's backoff). Slack's ts are real times and a
+    lookup starts from when an alert was reserved, so each test starts from the real now."""
+    return FixedClock(time.time())
 
 
 def alert(i: int = 0, channel: str = "#newswatch", kind: str = "new", updates: str = "both",
@@ -79,78 +84,85 @@ class TestFakeSlackValidates:
 
 class TestReconciliation:
     @pytest.mark.parametrize("kind", ["drop", "timeout"])
-    def test_interrupted_send_is_found_not_resent(self, slack: FakeSlack, store: SqliteStore, kind: str) -> None:
+    def test_interrupted_send_is_found_not_resent(self, clock: FixedClock,
+                                                  slack: FakeSlack, store: SqliteStore, kind: str) -> None:
         """The message was posted but the answer was lost (dropped connection, or later than the client's
         timeout): the alert stays `sending`, the next drain finds its key in the channel history, marks it
         sent, and posts nothing twice."""
         notifier = NotifierSpec("slack", pace=100, timeout=1).build()
         a = alert(1)
-        store.reserve(a, CLOCK.now())
+        store.reserve(a, clock.now())
         slack.fail_next(kind=kind, seconds=2.5)
-        res = deliver(store, notifier, a, CLOCK)
+        res = deliver(store, notifier, a, clock)
         assert res is not None and not res.ok and res.unknown
         assert [(x.key, s) for x, s in store.unsent()] == [(a.key, "sending")]
-        assert drain(store, notifier, CLOCK) == 0 and store.unsent() == []
+        assert drain(store, notifier, clock) == 0 and len(store.unsent()) == 1  # backing off after the failure
+        clock.advance(2)
+        assert drain(store, notifier, clock) == 0 and store.unsent() == []
         assert slack.keys() == [a.key] and len(slack.posts) == 1
 
-    def test_lost_before_posting_is_sent_once(self, slack: FakeSlack, store: SqliteStore) -> None:
+    def test_lost_before_posting_is_sent_once(self, clock: FixedClock, slack: FakeSlack, store: SqliteStore) -> None:
         """A 503 (not posted): looked up, not found, sent again: exactly one message."""
         notifier = NotifierSpec("slack", pace=100).build()
         a = alert(2)
-        store.reserve(a, CLOCK.now())
+        store.reserve(a, clock.now())
         slack.fail_next(503, method="chat.postMessage")
-        deliver(store, notifier, a, CLOCK)
-        assert drain(store, notifier, CLOCK) == 1 and slack.keys() == [a.key]
+        deliver(store, notifier, a, clock)
+        clock.advance(2)
+        assert drain(store, notifier, clock) == 1 and slack.keys() == [a.key]
 
-    def test_thread_reply_is_looked_up_in_the_thread(self, slack: FakeSlack, store: SqliteStore) -> None:
+    def test_thread_reply_is_looked_up_in_the_thread(self, clock: FixedClock,
+                                                     slack: FakeSlack, store: SqliteStore) -> None:
         notifier = NotifierSpec("slack", pace=100).build()
         root, upd = alert(3), alert(3, kind="update", updates="thread")
         for a in (root, upd):
-            store.reserve(a, CLOCK.now())
-        deliver(store, notifier, root, CLOCK)
+            store.reserve(a, clock.now())
+        deliver(store, notifier, root, clock)
         slack.fail_next(kind="drop", method="chat.postMessage")
-        assert deliver(store, notifier, upd, CLOCK).unknown  # type: ignore[union-attr]
-        drain(store, notifier, CLOCK)
+        assert deliver(store, notifier, upd, clock).unknown  # type: ignore[union-attr]
+        clock.advance(2)
+        drain(store, notifier, clock)
         assert store.unsent() == [] and sorted(slack.keys()) == sorted([root.key, upd.key])
         assert slack.posts[1]["thread_ts"] == slack.posts[0]["ts"]
 
 
 class TestDeadLetters:
-    def test_permanent_error_is_dead_lettered_and_retried_on_demand(self, slack: FakeSlack,
+    def test_permanent_error_is_dead_lettered_and_retried_on_demand(self, clock: FixedClock, slack: FakeSlack,
                                                                     store: SqliteStore) -> None:
         notifier = NotifierSpec("slack", pace=100).build()
         a = alert(4, channel="#alerts")
         slack.not_joined.add("C0ALERTS001")
-        store.reserve(a, CLOCK.now())
-        res = deliver(store, notifier, a, CLOCK)
+        store.reserve(a, clock.now())
+        res = deliver(store, notifier, a, clock)
         assert res is not None and not res.ok and not res.retryable and not res.unknown
         assert "not_in_channel" in res.reason and "bot is invited" in res.reason
         assert store.unsent() == [] and [x.key for x, _, _ in store.dead_letters()] == [a.key]
-        assert drain(store, notifier, CLOCK) == 0 and slack.posts == []  # not retried by itself
+        assert drain(store, notifier, clock) == 0 and slack.posts == []  # not retried by itself
         slack.not_joined.clear()  # someone invites the bot
-        assert store.retry_dead([a.key[:12]]) == 1 and drain(store, notifier, CLOCK) == 1
+        assert store.retry_dead([a.key[:12]]) == 1 and drain(store, notifier, clock) == 1
         assert store.dead_letters() == [] and slack.keys() == [a.key]
 
 
-def test_overflow_goes_out_as_one_digest(slack: FakeSlack, store: SqliteStore) -> None:
+def test_overflow_goes_out_as_one_digest(clock: FixedClock, slack: FakeSlack, store: SqliteStore) -> None:
     """30 alerts waiting for one channel, digest after 10: 9 messages and one digest naming the other 21."""
     notifier = NotifierSpec("slack", pace=100).build()
     alerts = [alert(i) for i in range(30)]
     for a in alerts:
-        store.reserve(a, CLOCK.now())
-    assert drain(store, notifier, CLOCK, digest_after=10) == 30
+        store.reserve(a, clock.now())
+    assert drain(store, notifier, clock, digest_after=10) == 30
     assert len(slack.posts) == 10 and slack.posts[-1]["text"] == "21 more alerts (digest)"
     assert sorted(slack.keys()) == sorted(a.key for a in alerts) and store.unsent() == []
 
 
 @pytest.mark.parametrize(("mode", "replies", "edits"), [("both", 1, 1), ("thread", 1, 0), ("edit", 0, 1)])
-def test_update_modes(slack: FakeSlack, store: SqliteStore, mode: str, replies: int, edits: int) -> None:
+def test_update_modes(clock: FixedClock,
+                      slack: FakeSlack, store: SqliteStore, mode: str, replies: int, edits: int) -> None:
     """A later outlet edits the root in place (new count), replies in its thread, or both, as the rule says."""
     notifier = NotifierSpec("slack", pace=100).build()
     root, upd = alert(5), alert(5, kind="update", updates=mode)
     for a in (root, upd):
-        store.reserve(a, CLOCK.now())
-        assert deliver(store, notifier, a, CLOCK).ok  # type: ignore[union-attr]
+        store.reserve(a, clock.now())
+        assert deliver(store, notifier, a, clock).ok  # type: ignore[union-attr]
     assert len(slack.posts) == 1 + replies and len(slack.updates) == edits
     if edits:
         assert "carried by 2 outlets" in slack.updates[0]["text"] and "Story 5" in slack.updates[0]["text"]
@@ -179,35 +191,36 @@ def test_pacer_allows_bursts_then_one_per_interval() -> None:
     assert pacer.delay("#b") > 4.9
 
 
-def test_webhook_mode(slack: FakeSlack, store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_webhook_mode(clock: FixedClock, slack: FakeSlack, store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a bot: SLACK_WEBHOOK_URL posts to the webhook; a rejected payload is dead-lettered."""
     monkeypatch.delenv("SLACK_BOT_TOKEN")
     monkeypatch.setenv("SLACK_WEBHOOK_URL", slack.webhook_url)
     spec = NotifierSpec.from_env()
     assert spec.kind == "webhook"
     a = alert(7)
-    store.reserve(a, CLOCK.now())
-    assert deliver(store, spec.build(), a, CLOCK).ok  # type: ignore[union-attr]
+    store.reserve(a, clock.now())
+    assert deliver(store, spec.build(), a, clock).ok  # type: ignore[union-attr]
     assert slack.webhook_posts[0]["text"].startswith("[New] URGENT Story 7")
     monkeypatch.setenv("SLACK_WEBHOOK_URL", slack.webhook_url.replace("/hooks/T000", "/hooks/T999"))
     b = alert(8)
-    store.reserve(b, CLOCK.now())
-    res = deliver(store, NotifierSpec.from_env().build(), b, CLOCK)
+    store.reserve(b, clock.now())
+    res = deliver(store, NotifierSpec.from_env().build(), b, clock)
     assert res is not None and not res.ok and "HTTP 404 no_service" in res.reason
     assert [x.key for x, _, _ in store.dead_letters()] == [b.key]
 
 
-def test_token_never_in_logs_errors_repr_or_pickle(slack: FakeSlack, store: SqliteStore,
+def test_token_never_in_logs_errors_repr_or_pickle(clock: FixedClock, slack: FakeSlack, store: SqliteStore,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     """Debug logging of a send, a failure and a reconciliation never shows the token; the client cannot be
     pickled; the spec that goes into the pipeline has no token."""
     with caplog.at_level(logging.DEBUG):
         notifier = NotifierSpec("slack", pace=100, timeout=1).build()
         a = alert(9)
-        store.reserve(a, CLOCK.now())
+        store.reserve(a, clock.now())
         slack.fail_next(kind="drop")
-        res = deliver(store, notifier, a, CLOCK)
-        drain(store, notifier, CLOCK)
+        res = deliver(store, notifier, a, clock)
+        clock.advance(2)
+        drain(store, notifier, clock)
     assert slack.token not in caplog.text and slack.token not in repr(notifier) and slack.token not in str(res)
     with pytest.raises(TypeError, match="not picklable"):
         pickle.dumps(notifier)
@@ -215,7 +228,8 @@ def test_token_never_in_logs_errors_repr_or_pickle(slack: FakeSlack, store: Sqli
     assert isinstance(notifier, SlackNotifier)
 
 
-def test_chaos_200_alerts_30_percent_faults_each_delivered_exactly_once(slack: FakeSlack, tmp_path: Path) -> None:
+def test_chaos_200_alerts_30_percent_faults_each_delivered_exactly_once(clock: FixedClock,
+                                                                        slack: FakeSlack, tmp_path: Path) -> None:
     """200 alerts over 3 channels (with threaded updates) while 30 % of Slack calls fail — 429, 500, 503, late
     answers and dropped connections, whose messages were posted — are all delivered, each exactly once."""
     store = SqliteStore(tmp_path / "chaos.db")
@@ -227,13 +241,14 @@ def test_chaos_200_alerts_30_percent_faults_each_delivered_exactly_once(slack: F
     alerts += [alert(i, channel=alerts[i].channel, kind="update", updates="thread") for i in range(40)]
     slack.chaos(0.3, seed=7, kinds=("429", "500", "503", "timeout", "drop"))
     for a in alerts:
-        store.reserve(a, CLOCK.now())
+        store.reserve(a, clock.now())
     for a in alerts[:160]:  # the first attempt, as the pipeline makes it
-        deliver(store, notifier, a, CLOCK)
+        deliver(store, notifier, a, clock)
     for _ in range(40):  # then the worker's drains, cycle after cycle
         if not store.unsent():
             break
-        drain(store, notifier, CLOCK, digest_after=1000)
+        clock.advance(300)  # past every backoff
+        drain(store, notifier, clock, digest_after=1000)
     assert store.unsent() == [] and store.dead_letters() == []
     keys = slack.keys()
     assert sorted(keys) == sorted(a.key for a in alerts), "lost or duplicated alerts"
