@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ from pipeline.config import DEFAULT_CHANNEL, WorkerConfig, load_config
 from pipeline.dedup.core import DEFAULT_SEEN_RETENTION, DEFAULT_WINDOW
 from pipeline.dedup.index import DEFAULT_CAPACITY
 from pipeline.errors import ConfigError
+from pipeline.health import OUTBOX, Health, HealthServer, record_cycle, record_rules
 from pipeline.model import FeedSpec, Story
 from pipeline.rules.loader import RuleBook, RuleSet, load_rules
 from pipeline.rules.model import Exclusion, Rule
@@ -129,6 +131,9 @@ class Worker:
         self.cfg, self.notifier, self.clock = cfg, notifier, clock or SystemClock()
         self.book = RuleBook(cfg.rules_dir)
         self.cycles = 0
+        # Live: the loop beats at least every second while idle; ready: a cycle succeeded within 10 ticks.
+        self.health = Health(live_within=max(120.0, 4 * cfg.tick), ready_within=max(300.0, 10 * cfg.tick))
+        self.server: HealthServer | None = None
         self._feeds_mtime = _mtime(cfg.feeds_file)
         self._feeds_error = ""
 
@@ -155,6 +160,7 @@ class Worker:
         deadline = time.monotonic() + seconds
         while not STOP.is_set() and (left := deadline - time.monotonic()) > 0:
             STOP.wait(min(RULES_POLL, left))
+            self.health.beat()
             self.reload_rules()
 
     def reload_feeds(self) -> None:
@@ -179,6 +185,32 @@ class Worker:
             self.cfg = replace(self.cfg, feeds=fresh.feeds)
 
     def run(self, once: bool = False, max_cycles: int | None = None) -> None:
+        SqliteStore(self.cfg.state_path).close()  # a corrupt or locked state file stops the start (StateError)
+        if self.cfg.metrics_port is not None:
+            self.server = HealthServer(self.health, self.cfg.metrics_host, self.cfg.metrics_port)
+        try:
+            self._loop(once, max_cycles)
+        finally:
+            if self.server is not None:
+                self.server.stop()
+
+    def _record(self, report: CycleReport | None, started: float, error: str = "") -> None:
+        self.health.cycle(report is not None, error)
+        record_cycle(report.counts if report else {}, report.retried if report else 0,
+                     self.clock.now() - started, report is not None)
+        record_rules(self.book.status())
+        try:
+            store = SqliteStore(self.cfg.state_path)
+            try:
+                counts = store.outbox_counts()
+            finally:
+                store.close()
+        except (OSError, RuntimeError, sqlite3.Error):  # the cycle's own error is what matters here
+            return
+        for status in ("pending", "sending", "dead"):
+            OUTBOX.labels(status).set(counts.get(status, 0))
+
+    def _loop(self, once: bool, max_cycles: int | None) -> None:
         while not STOP.is_set():
             rules = self.reload_rules()
             self.reload_feeds()
@@ -194,7 +226,9 @@ class Worker:
                 report = run_cycle(self.cfg, rules, self.notifier, self.clock, due)
                 if due or report.retried:
                     log.info("cycle %d: %s", self.cycles, report.summary())
-            except Exception:  # one bad cycle must not end a long-lived worker
+                self._record(report, started)
+            except Exception as e:  # one bad cycle must not end a long-lived worker
+                self._record(None, started, f"{type(e).__name__}: {e}")
                 if once:
                     raise
                 log.exception("cycle %d failed; its stories are replayed next cycle", self.cycles)

@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"newswatch {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--log-format", choices=("human", "json"), default="human",
+                   help="log lines for people (default) or one JSON object a line, for log shippers")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the long-lived worker", description=(
@@ -143,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO, args.log_format)
     if args.command == "rules":
         return _rules_check(args.dir) if args.rules_command == "check" else _rules_test(args)
     commands = {"feeds": _feeds_status, "alerts": _alerts, "silence": _silence, "cluster": _cluster,
@@ -337,6 +339,7 @@ def _start_worker(cfg: WorkerConfig, once: bool, max_cycles: int | None = None) 
     from pipeline import shutdown
     from pipeline.alerts.notifier import NotifierSpec
     from pipeline.app import RuleLoadError, Worker
+    from pipeline.state.sqlite import StateError
 
     spec = NotifierSpec.from_env(cfg.slack_pace, cfg.slack_burst, cfg.slack_timeout)
     log = logging.getLogger("newswatch")
@@ -348,6 +351,9 @@ def _start_worker(cfg: WorkerConfig, once: bool, max_cycles: int | None = None) 
         Worker(cfg, spec).run(once=once, max_cycles=max_cycles)
     except RuleLoadError as e:
         print(f"{e}\nrules are invalid; fix them (newswatch rules check {cfg.rules_dir})", file=sys.stderr)
+        return 2
+    except StateError as e:
+        print(e, file=sys.stderr)
         return 2
     log.info("stopped")
     return 0

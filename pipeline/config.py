@@ -22,6 +22,9 @@
         - "subscribe to our newsletter"
       capacity: 250000              # open clusters the candidate table remembers well; 256 bytes each,
                                     # allocated up front (1000000 = 256 MiB); beyond it the oldest fade first
+    metrics:                        # optional: /healthz, /readyz and /metrics (Prometheus) over HTTP
+      port: 9464                    # 0 picks a free port (logged)
+      host: 127.0.0.1               # 0.0.0.0 to expose it (containers)
     polling:                        # all optional
       tick: 30s                     # how often the worker looks for due feeds
       min_interval: 2m              # adaptive interval bounds
@@ -53,7 +56,7 @@ from pipeline.sources.schedule import SchedulePolicy
 from pipeline.yamlsrc import Node, Reader
 
 KEYS = ("feeds", "rules", "state", "slack", "poll_interval", "dedup_window_hours", "max_item_age_hours",
-        "fetch_timeout", "polling", "dedup")
+        "fetch_timeout", "polling", "dedup", "metrics")
 POLLING_KEYS = ("tick", "min_interval", "max_interval", "per_host_concurrency", "per_host_spacing", "workers",
                 "quarantine_after", "max_bytes")
 DEFAULT_CHANNEL = "#newswatch"
@@ -81,6 +84,8 @@ class WorkerConfig:
     slack_burst: int = 5
     digest_after: int = 20  # more unsent alerts than this for one channel: the rest go as one digest
     slack_timeout: float = 15.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None  # None: no /healthz, /readyz, /metrics endpoint
 
     def poll_settings(self) -> PollSettings:
         """Polling settings with the top-level knobs applied."""
@@ -130,6 +135,14 @@ def load_config(path: str | Path) -> WorkerConfig:
     timeout = num("fetch_timeout", 15, 0.1)
     tick, polling = _polling(r, keys["polling"][1]) if "polling" in keys else (30.0, PollSettings())
     boilerplate, capacity = _dedup(r, keys["dedup"][1]) if "dedup" in keys else ((), DEFAULT_CAPACITY)
+    metrics: tuple[str, int | None] = ("127.0.0.1", None)
+    if "metrics" in keys:
+        m = r.mapping(keys["metrics"][1], "'metrics'", ("host", "port"), required=("port",)) or {}
+        host = (r.string(m["host"][1], "'metrics.host'") or "127.0.0.1") if "host" in m else "127.0.0.1"
+        port = r.number(m["port"][1], "'metrics.port'", minimum=0) if "port" in m else None
+        if port is not None and port > 65535:
+            r.error(m["port"][1], f"'metrics.port' must be a TCP port (0-65535), got {port:g}")
+        metrics = (host, int(port) if port is not None else None)
     if r.problems:
         raise ConfigError(r.report())
     assert rules is not None and interval is not None and window is not None and timeout is not None
@@ -153,6 +166,8 @@ def load_config(path: str | Path) -> WorkerConfig:
         slack_burst=int(slack_opts.get("burst", 5)),
         digest_after=int(slack_opts.get("digest_after", 20)),
         slack_timeout=slack_opts.get("timeout", 15.0),
+        metrics_host=metrics[0],
+        metrics_port=metrics[1],
     )
 
 

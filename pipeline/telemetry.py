@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
 from typing import Any
 
 NAMESPACE = "newswatch"
@@ -30,14 +32,28 @@ class _DropNoise(logging.Filter):
         return "apitools not found" not in record.getMessage()
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    """Human-readable logs on stderr; Beam's own loggers at WARNING."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message, and the traceback if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+               "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(level: int = logging.INFO, fmt: str = "human") -> None:
+    """Logs on stderr, human-readable or JSON lines (`fmt="json"`); Beam's own loggers at WARNING."""
     root = logging.getLogger()
-    if not any(getattr(h, "_newswatch", False) for h in root.handlers):
+    ours = [h for h in root.handlers if getattr(h, "_newswatch", False)]
+    if not ours or getattr(ours[0], "_format", "") != fmt:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(JsonFormatter() if fmt == "json" else
+                             logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
         handler.addFilter(_DropNoise())
         handler._newswatch = True  # type: ignore[attr-defined]
+        handler._format = fmt  # type: ignore[attr-defined]
         root.handlers = [handler]
     root.setLevel(level)
     for name in ("apache_beam", "root.apache_beam"):

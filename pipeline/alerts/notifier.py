@@ -186,6 +186,9 @@ class SlackNotifier:
             error = e.response.get("error", "") if isinstance(e.response.data, dict) else ""
             retry_after = e.response.headers.get("Retry-After") or e.response.headers.get("retry-after")
             if status == 429 or error in ("ratelimited", "rate_limited"):
+                from pipeline.health import SLACK_429
+
+                SLACK_429.inc()
                 self._pacer.hold(pace_key, float(retry_after or 1))
                 return None, SendResult(False, True, f"Slack rate limit (retry after {retry_after or '?'} s)")
             if status >= 500:

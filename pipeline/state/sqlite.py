@@ -16,6 +16,10 @@ from pipeline.sources.schedule import FeedState
 from pipeline.state.store import AlertHistory, Seen
 
 SCHEMA_VERSION = 3
+
+
+class StateError(RuntimeError):
+    """The state file cannot be used (corrupt, locked, wrong version): a clear error, never a silent reset."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (
   id TEXT PRIMARY KEY, title TEXT NOT NULL, link TEXT NOT NULL, norm_title TEXT NOT NULL, lead TEXT NOT NULL,
@@ -47,22 +51,33 @@ CREATE TABLE IF NOT EXISTS feeds_staged (url TEXT PRIMARY KEY, state TEXT NOT NU
 class SqliteStore:
     """Durable state in one SQLite file. Bounded by `gc()`; the alert ledger is kept (it is small)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        tables = self._db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-        if tables and version != SCHEMA_VERSION:
-            self._db.close()
-            raise RuntimeError(f"{self.path}: state file has schema version {version}, this newswatch needs "
-                               f"{SCHEMA_VERSION}; move the file aside to start fresh")
-        self._db.executescript(SCHEMA)
-        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        try:
+            self._db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            tables = self._db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+            if tables and version != SCHEMA_VERSION:
+                self._db.close()
+                raise StateError(f"{self.path}: state file has schema version {version}, this newswatch needs "
+                                 f"{SCHEMA_VERSION}; move the file aside to start fresh")
+            self._db.executescript(SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e):
+                raise StateError(f"{self.path}: state file is locked by another process ({e}, waited {timeout:g} "
+                                 "s); is another worker running on it? Stop it, or give this one its own `state:` "
+                                 "file") from e
+            raise StateError(f"{self.path}: cannot open the state file ({e}); check the path and its "
+                             "permissions") from e
+        except sqlite3.DatabaseError as e:
+            raise StateError(f"{self.path}: not a newswatch state file, or corrupt ({e}). newswatch never resets "
+                             "state by itself: move the file aside (keep it for inspection) to start fresh") from e
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -241,6 +256,10 @@ class SqliteStore:
             (cap, base, now),
         ).fetchall()
         return [(alert_from_dict(json.loads(p)), s) for p, s in rows]
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self._exec("SELECT status, count(*) FROM alerts WHERE status != 'sent' GROUP BY status").fetchall()
+        return {str(s): int(n) for s, n in rows}
 
     def created(self, key: str) -> float:
         row = self._exec("SELECT created FROM alerts WHERE key = ?", (key,)).fetchone()

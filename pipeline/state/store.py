@@ -109,6 +109,9 @@ class Store(Protocol):
         """`unsent`, without those still backing off: after a failed attempt an alert waits base x 2^(attempts-1)
         seconds (at most `cap`) before the next one."""
 
+    def outbox_counts(self) -> dict[str, int]:
+        """Alerts not sent, by status (pending, sending, dead)."""
+
     def created(self, key: str) -> float:
         """When the alert was reserved (0 if unknown): where to start looking for it in Slack."""
 
