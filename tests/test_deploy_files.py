@@ -1,0 +1,53 @@
+"""The deploy kit stays consistent with the code: configs load, probes hit the real endpoints, the unit and
+the image stop gracefully. (No container engine here: the files are checked, not run.)"""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import yaml
+
+from pipeline.config import load_config
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+
+
+def test_docker_worker_config_is_valid(tmp_path: Path) -> None:
+    cfg = tmp_path / "worker.yaml"
+    cfg.write_text((DEPLOY / "worker.docker.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "rules").mkdir()
+    loaded = load_config(cfg)
+    assert loaded.metrics_port == 9464 and loaded.metrics_host == "0.0.0.0"
+
+
+def test_dockerfile_runs_as_non_root_with_a_healthcheck() -> None:
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    assert "USER newswatch" in text and "HEALTHCHECK" in text and "/healthz" in text and "STOPSIGNAL SIGTERM" in text
+
+
+def test_compose_mounts_rules_read_only() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
+    svc = compose["services"]["newswatch"]
+    assert "../rules:/etc/newswatch/rules:ro" in svc["volumes"] and svc["restart"] == "unless-stopped"
+
+
+def test_kubernetes_probes_secret_and_config(tmp_path: Path) -> None:
+    docs = list(yaml.safe_load_all((DEPLOY / "kubernetes" / "newswatch.yaml").read_text(encoding="utf-8")))
+    kinds = {d["kind"]: d for d in docs}
+    assert set(kinds) == {"ConfigMap", "PersistentVolumeClaim", "Deployment"}
+    pod = kinds["Deployment"]["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz" and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["envFrom"][0]["secretRef"]["name"] == "newswatch-slack" and pod["securityContext"]["runAsNonRoot"]
+    cfg = tmp_path / "worker.yaml"
+    cfg.write_text(kinds["ConfigMap"]["data"]["worker.yaml"], encoding="utf-8")
+    assert load_config(cfg).metrics_port == 9464
+
+
+def test_systemd_unit_stops_gracefully_and_restarts() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(DEPLOY / "newswatch.service")
+    svc = unit["Service"]
+    assert svc["TimeoutStopSec"] == "30" and svc["Restart"] == "on-failure" and svc["KillSignal"] == "SIGTERM"
+    assert svc["ExecStart"].endswith("run --config /etc/newswatch/worker.yaml") and svc["User"] == "newswatch"
