@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline import __version__
+from pipeline.progress import Progress
 from pipeline.telemetry import setup_logging
 
 if TYPE_CHECKING:
@@ -307,7 +308,8 @@ def _cluster(args: argparse.Namespace) -> int:
     from pipeline.app import cluster_file
 
     try:
-        counts = cluster_file(args.input, args.out, args.window_hours * 3600)
+        with Progress("clustering stories"):
+            counts = cluster_file(args.input, args.out, args.window_hours * 3600)
     except (OSError, ValueError) as e:
         print(e, file=sys.stderr)
         return 2
@@ -320,7 +322,8 @@ def _backtest(args: argparse.Namespace) -> int:
     from pipeline.app import RuleLoadError, backtest
 
     try:
-        counts = backtest(args.feeds, args.rules, args.out, args.state, args.cycle_minutes * 60, args.channel)
+        with Progress("backtest: feed files read"):
+            counts = backtest(args.feeds, args.rules, args.out, args.state, args.cycle_minutes * 60, args.channel)
     except RuleLoadError as e:
         print(f"{e}\nrules are invalid; fix them (newswatch rules check {args.rules})", file=sys.stderr)
         return 2

@@ -57,3 +57,13 @@ def test_bench_rules_smoke() -> None:
     rows = [line.split() for line in res.stdout.splitlines() if line.strip().split()[:1] in (["10"], ["200"])]
     assert [r[0] for r in rows] == ["10", "200"]
     assert all(int(r[4]) > 0 for r in rows), res.stdout  # matches found at both sizes
+
+
+def test_bench_e2e_smoke() -> None:
+    """bench_e2e.py runs real cycles against loopback feeds and the fake Slack and reports latency."""
+    res = subprocess.run([sys.executable, str(BENCH / "bench_e2e.py"), "--feeds", "3", "--per-feed", "2",
+                          "--cycles", "2"], capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = {line.split("  ")[0].strip(): line.split() for line in res.stdout.splitlines()}
+    assert rows["new stories every cycle"][-4] == "12"  # 3 feeds x 2 stories x 2 cycles
+    assert "latency fetch -> Slack post over 18 alerts: p50" in res.stdout  # the warm-up cycle's 6 too

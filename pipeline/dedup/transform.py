@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline import progress
 from pipeline import telemetry as t
 from pipeline.dedup.core import DEFAULT_WINDOW, Deduper, Reason
 from pipeline.dedup.index import DEFAULT_CAPACITY, KeyTable
@@ -44,6 +45,7 @@ class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
         with self.store.batch():  # one commit for the cycle; nothing is emitted before it
             for story in sorted(keyed[1], key=lambda s: (s.fetched, s.published, s.id)):
                 out = deduper.add(story)
+                progress.advance()
                 if out is not None:
                     results.append(out)
         _TABLES.clear()

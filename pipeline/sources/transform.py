@@ -17,6 +17,7 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline import progress
 from pipeline import telemetry as t
 from pipeline.model import FeedSpec, Story
 from pipeline.shutdown import STOP
@@ -116,6 +117,7 @@ class _ReadFileFn(beam.DoFn):  # type: ignore[misc]
             result = parse_feed(Path(path).read_bytes(), {}, FeedSpec(Path(path).resolve().as_uri(), ""), self.now)
         except OSError as e:
             result = ParseResult(error=f"cannot read file: {e}")
+        progress.advance()
         if result.error:
             self.failed.inc()
             log.warning("feed file %s: %s", path, result.error)

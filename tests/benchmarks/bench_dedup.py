@@ -66,6 +66,7 @@ Row = tuple[str, float, float | None, int | None]
 def run(window: int, measure: int, naive_max: int) -> list[Row]:
     from pipeline.dedup.core import Deduper, Thresholds, decide
     from pipeline.dedup.normalize import lead, norm_title
+    from pipeline.progress import Progress
     from pipeline.state.sqlite import SqliteStore
     from pipeline.testing import make_story
 
@@ -78,11 +79,13 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "s.db")
         d = Deduper(store, window=10**9, capacity=max(window, 250_000))  # as `dedup.capacity` would set it
-        for start in range(0, window, 5000):  # filled in cycles of 5,000 stories, as the worker would
-            with store.batch():
-                for i in range(start, min(window, start + 5000)):
-                    t, s = story_at(i, vocab)
-                    d.add(make_story(t, s, f"outlet{i % 500}", sid=f"w{i}", fetched=1.0, published=1.0))
+        with Progress(f"filling a window of {window:,}", total=window) as bar:
+            for start in range(0, window, 5000):  # filled in cycles of 5,000 stories, as the worker would
+                with store.batch():
+                    for i in range(start, min(window, start + 5000)):
+                        t, s = story_at(i, vocab)
+                        d.add(make_story(t, s, f"outlet{i % 500}", sid=f"w{i}", fetched=1.0, published=1.0))
+                bar.done = min(window, start + 5000)
         t0 = time.perf_counter()
         found = merged = 0
         with store.batch():  # one cycle, one transaction, as DedupStories runs it
