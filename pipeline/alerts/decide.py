@@ -1,9 +1,10 @@
 """Pure alert decision (like Alertmanager's `needsUpdate`): takes the ledger's history, returns a reason.
 
 One (rule, cluster) gets exactly one "new" alert, ever. Later batches that bring outlets not yet named become
-"update" alerts; batches with nothing new are suppressed, and so are updates within the rule's `realert`
-window after the last message (their outlets are not forgotten: the next update after the window names them,
-so a story syndicated 50 times makes a few updates, not 50).
+"update" alerts; batches with nothing new are suppressed, and so are updates that come too soon after the
+last message — within the rule's `realert` window, or within `update_spacing` (1, 2, 4 ... 30 minutes after
+the first update). Their outlets are not forgotten: the next update names them, so a story syndicated 50
+times makes a dozen updates, not 50.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def alert_key(rule_id: str, cluster_id: str, kind: str, revision: str = "") -> s
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+def update_spacing(updates_so_far: int) -> float:
+    """Minimum seconds between an update and the message before it: none for the first update, then 1, 2, 4
+    ... minutes, at most 30 — a story that keeps spreading all day gets a dozen updates, not one per outlet."""
+    return 0.0 if updates_so_far == 0 else min(1800.0, 60.0 * 2 ** (updates_so_far - 1))
+
+
 def decide(batch: Sequence[Match], history: AlertHistory, default_channel: str,
            now: float = 0.0) -> tuple[Reason, Alert | None]:
     """One batch = the matches of one rule on one cluster that arrived in the same poll cycle."""
@@ -50,7 +57,7 @@ def decide(batch: Sequence[Match], history: AlertHistory, default_channel: str,
         fresh = [s for s in sources if s not in history.alerted_sources]
         if not fresh:
             return Reason.NOTHING_NEW, None
-        if first.realert and now - history.last_message < first.realert:
+        if now - history.last_message < max(first.realert, update_spacing(history.updates)):
             return Reason.TOO_SOON, None
         lead = next((m for m in ordered if m.item.story.source in fresh), ordered[-1])
         reason, kind, revision = Reason.NEW_SOURCES, "update", ",".join(sorted(sources))

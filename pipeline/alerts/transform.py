@@ -41,11 +41,12 @@ class _DecideFn(beam.DoFn):  # type: ignore[misc]
             log.info("rule %s is silenced: no alert for cluster %s", rule_id, cluster_id)
             return
         by_cycle = sorted(matches, key=lambda m: m.item.story.fetched)
-        for _, batch in itertools.groupby(by_cycle, key=lambda m: m.item.story.fetched):
+        for fetched, batch in itertools.groupby(by_cycle, key=lambda m: m.item.story.fetched):
+            # The cycle's own time (the fetch; simulated in a backtest) spaces updates, not the wall clock.
             history = self.store.alert_history(rule_id, cluster_id)
-            reason, alert = decide(list(batch), history, self.default_channel, now)
+            reason, alert = decide(list(batch), history, self.default_channel, fetched)
             log.debug("rule %s cluster %s: %s", rule_id, cluster_id, reason.value)
-            if alert is not None and self.store.reserve(alert, self.clock.now()):
+            if alert is not None and self.store.reserve(alert, fetched):
                 self.reserved.inc()
                 yield alert
 

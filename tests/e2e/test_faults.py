@@ -93,6 +93,7 @@ def test_hostile_feeds_do_not_hurt_the_worker(tmp_path: Path, repo: Path, slack:
     assert states["429.xml"].failures == 0  # Retry-After honoured, then fine
     growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
     print(f"\nhostile feeds: peak RSS grew {growth_mib:.0f} MiB over 4 cycles")
-    # Bounded by the caps (10 MiB per body, 40 MiB decompressed) times the fetch threads, not by the 1 GiB
-    # body or the 200 MiB bomb.
-    assert growth_mib < 150, f"peak RSS grew by {growth_mib:.0f} MiB"
+    # Bounded by the caps (10 MiB per body, 40 MiB decompressed) times the 8 fetch threads (at most 400 MiB),
+    # not by the 1 GiB body or the 200 MiB bomb. Measured: ~110 MiB on an idle machine, up to ~230 MiB when
+    # the CPU is contended (more threads hold a capped buffer at the same time).
+    assert growth_mib < 300, f"peak RSS grew by {growth_mib:.0f} MiB"
