@@ -255,3 +255,24 @@ def test_chaos_200_alerts_30_percent_faults_each_delivered_exactly_once(clock: F
     print(f"faults served: {len(slack.faults_served)} {sorted(set(slack.faults_served))}, requests {slack.requests}")
     assert len(slack.faults_served) >= 40 and {"drop", "timeout", "429", "500", "503"} <= set(slack.faults_served)
     store.close()
+
+
+def test_updates_are_spaced_by_default() -> None:
+    """Without a realert, the first update goes at once, then 1, 2, 4 ... minutes (at most 30) must pass: a
+    story picked up by a new outlet every 5 minutes for 4 hours makes 12 updates, not 48."""
+    from pipeline.alerts.decide import update_spacing
+
+    assert [update_spacing(n) for n in (0, 1, 2, 3, 6, 9)] == [0, 60, 120, 240, 1800, 1800]
+    history, sent, now = AlertHistory(True, frozenset({"o0"}), 0, last_message=0.0), 0, 0.0
+    for k in range(1, 49):
+        now = k * 300.0
+        outlets = tuple(f"o{i}" for i in range(k + 1))
+        story = make_story("Story about Kherson", source=f"o{k}", fetched=now)
+        batch = [Match("r0", "Rule", "urgent", "", ClusteredStory(story, ClusterInfo("c", "t", "l", outlets, 0.0, now,
+                                                                                     k + 1), "x", 0.0), ())]
+        _, upd = decide(batch, history, "#d", now)
+        if upd is not None:
+            sent += 1
+            assert len(upd.sources) == k + 1  # deferred outlets are named by the next update
+            history = AlertHistory(True, frozenset(upd.sources), history.updates + 1, last_message=now)
+    assert sent == 12
