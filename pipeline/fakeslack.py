@@ -261,13 +261,18 @@ class FakeSlack:
         self.posts.append({**args, "blocks": blocks, "metadata": metadata, "channel_id": cid, "ts": ts})
         return {"ok": True, "channel": cid, "ts": ts, "message": {"text": msg["text"]}}
 
-    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+    def _message_ref(self, args: dict[str, Any]) -> tuple[str, str, str]:
+        """(channel id, ts, error) of the message an update or a thread lookup names."""
         cid, error = self._channel(args.get("channel"))
-        if cid is None:
-            return {"ok": False, "error": error}
         ts = str(args.get("ts") or "")
-        if not TS_RE.match(ts):
-            return {"ok": False, "error": "invalid_ts"}
+        if cid is None:
+            return "", ts, error
+        return cid, ts, "" if TS_RE.match(ts) else "invalid_ts"
+
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid, ts, error = self._message_ref(args)
+        if error:
+            return {"ok": False, "error": error}
         msg = next((m for m in self.messages.get(cid, []) if m["ts"] == ts), None)
         if msg is None:
             return {"ok": False, "error": "message_not_found"}
@@ -287,12 +292,9 @@ class FakeSlack:
         return self._page(list(reversed(top)), args)
 
     def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        cid, error = self._channel(args.get("channel"))
-        if cid is None:
+        cid, ts, error = self._message_ref(args)
+        if error:
             return {"ok": False, "error": error}
-        ts = str(args.get("ts") or "")
-        if not TS_RE.match(ts):
-            return {"ok": False, "error": "invalid_ts"}
         thread = [m for m in self.messages.get(cid, []) if m["ts"] == ts or m["thread_ts"] == ts]
         if not thread:
             return {"ok": False, "error": "thread_not_found"}
