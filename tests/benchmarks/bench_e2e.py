@@ -29,8 +29,11 @@ from email.utils import formatdate
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-WORDS = [f"{a}{b}" for a in ("bor", "tal", "mir", "ves", "kan", "dul", "pre", "sor", "lim", "gat")
-         for b in ("ak", "en", "il", "os", "um", "yr", "ec", "of", "ut", "ar")]
+_RNG = random.Random(1)
+# Distinct made-up words (random letters), so stories differ the way different news do: the dedup must keep
+# them apart, and does (the state line of the output says how many clusters).
+WORDS = sorted({"".join(_RNG.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(_RNG.randint(6, 9)))
+                for _ in range(3000)})
 
 
 def serve(per_feed: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -123,6 +126,8 @@ def run(feeds: int, per_feed: int, cycles: int) -> None:
                 stories += report.counts.get("stories_new", 0)
             rows.append((label, stories, sum(walls), statistics.median(walls), statistics.median(cpus)))
         store = SqliteStore(cfg.state_path)
+        n_stories, n_clusters = store._exec("SELECT count(*), count(DISTINCT cluster_id) FROM stories").fetchone()
+        by_status = dict(store._exec("SELECT status, count(*) FROM alerts GROUP BY status").fetchall())
         first_seen = {}
         for (payload,) in store._exec("SELECT payload FROM alerts WHERE status = 'sent'").fetchall():
             d = json.loads(payload)
@@ -130,6 +135,7 @@ def run(feeds: int, per_feed: int, cycles: int) -> None:
         store.close()
         lat = sorted(t for t in latencies(slack_url, token, first_seen))
     child.kill()
+    print(f"state: {n_stories} stories in {n_clusters} clusters; alerts by status: {by_status}")
     print(f"{feeds} feeds x {per_feed} new stories per poll, {cycles} measured cycles each (after a warm-up)")
     print(f"{'run':<28} {'stories':>8} {'stories/s':>10} {'cycle s (median)':>17} {'CPU s/cycle':>12}")
     for label, n, wall, med, c in rows:
