@@ -55,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
         "yet delivered stay in the outbox and are sent on the next start."))
     run.add_argument("--config", required=True, help="worker config YAML (see deploy/worker.example.yaml)")
     run.add_argument("--once", action="store_true", help="run a single poll cycle and exit")
+    run.add_argument("--runner", help="instead of the local worker loop, submit one streaming pipeline (the "
+                                      "same stages, a tick every polling.tick) to this Beam runner: "
+                                      "DataflowRunner, FlinkRunner, PortableRunner, ...")
+    run.add_argument("--pipeline-option", action="append", default=[], metavar="--KEY=VALUE",
+                     help="with --runner: passed to Beam's PipelineOptions, repeatable "
+                          "(e.g. --pipeline-option=--flink_master=localhost:8081)")
+    run.add_argument("--stop-after", type=float, metavar="SECONDS",
+                     help="with --runner: stop ticking after this long (a bounded run; default: run until "
+                          "cancelled, in streaming mode)")
 
     demo = sub.add_parser("demo", help="run the worker on bundled sample feeds served on loopback", description=(
         "Serves the bundled sample feeds (RSS 2.0 and Atom, 6 outlets) on 127.0.0.1 and runs the worker on "
@@ -364,7 +373,38 @@ def _start_worker(cfg: WorkerConfig, once: bool, max_cycles: int | None = None) 
 
 def _run(args: argparse.Namespace) -> int:
     cfg = _config(args.config)
-    return 2 if cfg is None else _start_worker(cfg, args.once)
+    if cfg is None:
+        return 2
+    return _submit_streaming(cfg, args) if args.runner else _start_worker(cfg, args.once)
+
+
+def _submit_streaming(cfg: WorkerConfig, args: argparse.Namespace) -> int:
+    import time
+
+    from pipeline.alerts.notifier import NotifierSpec
+    from pipeline.app import _beam
+    from pipeline.rules.loader import load_rules
+    from pipeline.streaming import build
+
+    rules = load_rules(cfg.rules_dir)
+    if not rules.ok:
+        print("\n".join(str(p) for p in rules.problems) + f"\nrules are invalid; fix them (newswatch rules check "
+              f"{cfg.rules_dir})", file=sys.stderr)
+        return 2
+    beam, options, _ = _beam()
+    argv = [f"--runner={args.runner}", *args.pipeline_option]
+    if args.stop_after is None:
+        argv.append("--streaming")
+    start = time.time()
+    stop = start + args.stop_after if args.stop_after is not None else None
+    p = beam.Pipeline(options=options(argv))
+    build(p, cfg, rules, NotifierSpec.from_env(cfg.slack_pace, cfg.slack_burst, cfg.slack_timeout), start, stop)
+    logging.getLogger("newswatch").info("submitting the streaming pipeline to %s (a tick every %g s)", args.runner,
+                                        max(1.0, cfg.tick))
+    result = p.run()
+    result.wait_until_finish()
+    logging.getLogger("newswatch").info("pipeline finished: %s", result.state)
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

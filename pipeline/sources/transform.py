@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -32,8 +33,9 @@ STAGE_BATCH = 500  # feed states written per transaction
 
 
 class _PollShardFn(beam.DoFn):  # type: ignore[misc]
-    def __init__(self, state_path: str, now: float, settings: PollSettings) -> None:
+    def __init__(self, state_path: str, now: float | None, settings: PollSettings) -> None:
         self.state_path, self.now, self.settings = state_path, now, settings
+        self._now = now or 0.0
         self.counters = {name: Metrics.counter(t.NAMESPACE, name) for name in (
             t.FEEDS_OK, t.FEEDS_FAILED, t.FEEDS_NOT_MODIFIED, t.FEEDS_QUARANTINED, t.STORIES, t.ITEMS_SKIPPED)}
 
@@ -42,13 +44,16 @@ class _PollShardFn(beam.DoFn):  # type: ignore[misc]
         s = self.settings
         self.fetcher = Fetcher(s.fetch, pool_size=max(2, s.per_host))
 
-    def process(self, shard: tuple[int, Iterable[FeedSpec]]) -> Iterator[Story]:
+    def process(self, shard: tuple[int, Iterable[FeedSpec]],
+                window: Any = beam.DoFn.WindowParam) -> Iterator[Story]:
+        # A cycle's `now`: fixed for a per-cycle pipeline; in the streaming pipeline, the tick's window start.
+        self._now = self.now if self.now is not None else float(window.start)
         feeds = list(shard[1])
         states = self.store.feed_states([f.url for f in feeds])
         pairs = [(f, states.get(f.url) or FeedState(f.url)) for f in feeds]
         s = self.settings
         batch: list[FeedState] = []
-        for res in poll_all(pairs, self.fetcher, self.now, s.schedule, workers=s.workers, per_host=s.per_host,
+        for res in poll_all(pairs, self.fetcher, self._now, s.schedule, workers=s.workers, per_host=s.per_host,
                             spacing=s.spacing, max_age=s.max_age, use_validators=s.use_validators,
                             stop=STOP.is_set):
             batch.append(res.state)
@@ -73,7 +78,7 @@ class _PollShardFn(beam.DoFn):  # type: ignore[misc]
             level = logging.WARNING if res.state.failures in (1, self.settings.schedule.quarantine_after) else \
                 logging.INFO
             log.log(level, "feed %s: %s (%s; next try in %.0f s)", res.feed.url, out.error, res.reason,
-                    res.state.next_due - self.now)
+                    res.state.next_due - self._now)
         if res.reason == "recovered":
             log.warning("feed %s: recovered", res.feed.url)
         if res.moved_to:
@@ -90,9 +95,10 @@ class _PollShardFn(beam.DoFn):  # type: ignore[misc]
 
 
 class ReadFeeds(beam.PTransform):  # type: ignore[misc]
-    """Poll the given (due) feeds; emit their new stories, `fetched` = the cycle's start time `now`."""
+    """Poll the given (due) feeds; emit their new stories, `fetched` = the cycle's start time `now` (None: the
+    start of each element's window, for the streaming pipeline's ticks)."""
 
-    def __init__(self, state_path: str, now: float, settings: PollSettings | None = None) -> None:
+    def __init__(self, state_path: str, now: float | None, settings: PollSettings | None = None) -> None:
         super().__init__()
         self.state_path, self.now, self.settings = state_path, now, settings or PollSettings()
 
