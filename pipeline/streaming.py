@@ -11,7 +11,9 @@ feed states and stories committed (a crash before replays the tick, as in the wo
 
 Limits, stated: the state store is the SQLite file, so every worker of the runner must see the same file (one
 worker, or a shared volume with one writer); rules are fixed when the pipeline is built (the per-cycle worker
-hot-reloads them; here, resubmit or use the worker).
+hot-reloads them; here, resubmit or use the worker). Ticks should not overlap (keep `polling.tick` well above a
+tick's duration): feed states are staged globally, so a tick's commit also makes a later, still running tick's
+feed states current, and a crash in that gap could keep that later tick's stories from being fetched again.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ class _DueFeedsFn(beam.DoFn):  # type: ignore[misc]
     def process(self, tick: Any, window: Any = beam.DoFn.WindowParam) -> Iterator[Any]:
         store = SqliteStore(self.cfg.state_path)
         try:
-            store.discard_staged()  # left over from a tick that did not commit: it is replayed
             waiting = store.not_due(float(window.start))
         finally:
             store.close()
@@ -71,7 +72,7 @@ class _CommitTickFn(beam.DoFn):  # type: ignore[misc]
     def process(self, keyed: tuple[None, Iterable[Any]], window: Any = beam.DoFn.WindowParam) -> Iterator[int]:
         store = SqliteStore(self.cfg.state_path)
         try:
-            committed = store.commit_cycle()
+            committed = store.commit_cycle(float(window.end))  # this tick's stories, not a later tick's
             store.gc(float(window.end), self.cfg.dedup_window, DEFAULT_SEEN_RETENTION)
         finally:
             store.close()
@@ -88,6 +89,11 @@ def build(p: beam.Pipeline, cfg: WorkerConfig, rules: RuleSet, notifier: Notifie
 
     from pipeline.app import stages
 
+    store = SqliteStore(cfg.state_path)
+    try:
+        store.discard_staged()  # left over from a tick that never committed: its feeds are fetched again
+    finally:
+        store.close()
     impulse = PeriodicImpulse(start_timestamp=start, fire_interval=max(1.0, cfg.tick), apply_windowing=True,
                               **({"stop_timestamp": stop} if stop is not None else {}))
     ticks = p | "Ticks" >> impulse

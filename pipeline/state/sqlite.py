@@ -199,12 +199,15 @@ class SqliteStore:
     def discard_staged(self) -> None:
         self._exec("DELETE FROM feeds_staged")
 
-    def commit_cycle(self) -> int:
+    def commit_cycle(self, seen_before: float | None = None) -> int:
         """Atomically: staged feed states become current and the cycle's stories are marked processed."""
         with self.batch():
             self._exec("INSERT OR REPLACE INTO feeds SELECT * FROM feeds_staged")
             self._exec("DELETE FROM feeds_staged")
-            return self._exec("UPDATE stories SET processed = 1 WHERE processed = 0").rowcount
+            if seen_before is None:
+                return self._exec("UPDATE stories SET processed = 1 WHERE processed = 0").rowcount
+            return self._exec("UPDATE stories SET processed = 1 WHERE processed = 0 AND seen_at < ?",
+                              (seen_before,)).rowcount
 
     # --- alert ledger ---
     def alert_history(self, rule_id: str, cluster_id: str) -> AlertHistory:

@@ -65,8 +65,9 @@ class Store(Protocol):
                feed_url: str = "", fingerprint: str = "", processed: bool = False) -> None:
         """Record that a story belongs to a cluster (`processed` once the alert stages are done with it)."""
 
-    def commit_cycle(self) -> int:
-        """End of a cycle, atomically: staged feed states become current, assigned stories become processed.
+    def commit_cycle(self, seen_before: float | None = None) -> int:
+        """End of a cycle, atomically: staged feed states become current, assigned stories (those first seen
+        before `seen_before`, when given: the streaming pipeline commits one tick at a time) become processed.
 
         Called only after every alert decision of the cycle is in the outbox, so a crash before it replays the
         cycle (the feeds are fetched again without the new validators) instead of losing its alerts.
