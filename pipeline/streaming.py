@@ -41,12 +41,13 @@ class _DueFeedsFn(beam.DoFn):  # type: ignore[misc]
         self.cfg = cfg
 
     def process(self, tick: Any, window: Any = beam.DoFn.WindowParam) -> Iterator[Any]:
+        from pipeline.app import due_feeds
+
         store = SqliteStore(self.cfg.state_path)
         try:
-            waiting = store.not_due(float(window.start))
+            yield from due_feeds(store, self.cfg.feeds, float(window.start))
         finally:
             store.close()
-        yield from (f for f in self.cfg.feeds if f.url not in waiting)
 
 
 class _DrainFn(beam.DoFn):  # type: ignore[misc]

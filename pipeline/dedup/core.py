@@ -194,13 +194,10 @@ class Deduper:
         title_n, lead_n = norm_title(story.title), lead(story.summary, extra=self._extra)
         fp = fingerprint(title_n, lead_n)
         seen = self.store.seen(story.id, story.feed_url, story.guid, url, fp)
-        if seen.known is not None:
-            cid, processed = seen.known
-            cluster = None if processed else self.store.get_cluster(cid)
-            return None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
-        if seen.twin is not None:  # the same item again with a regenerated GUID, a new link form, or both
-            cid, processed = seen.twin
-            self.store.assign(story.id, cid, url, story.guid, now, story.feed_url, fp, processed)
+        if seen.twin is not None and seen.known is None:  # the same item with a new GUID or link form: record it
+            self.store.assign(story.id, seen.twin[0], url, story.guid, now, story.feed_url, fp, seen.twin[1])
+        if (earlier := seen.known or seen.twin) is not None:  # seen before: replayed only if not yet processed
+            cid, processed = earlier
             cluster = None if processed else self.store.get_cluster(cid)
             return None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
         keys = self.keys(title_n, lead_n)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -115,16 +116,6 @@ class SqliteStore:
         same = next((found[k][0] for k in ("xurl", "xguid") if k in found), None)
         return Seen(found.get("id"), twin, same)
 
-    def cluster_for_identity(self, canonical_url: str, guid: str) -> str | None:
-        # One indexed lookup per non-empty key: an OR with empty values would scan every link-less story.
-        for column, value in (("canonical_url", canonical_url), ("guid", guid)):
-            if value:
-                row = self._exec(f"SELECT cluster_id FROM stories WHERE {column} = ? LIMIT 1",  # noqa: S608
-                                 (value,)).fetchone()
-                if row:
-                    return str(row[0])
-        return None
-
     def recent_clusters(self, since: float) -> list[ClusterRecord]:
         rows = self._exec("SELECT * FROM clusters WHERE last_seen >= ? ORDER BY first_seen", (since,)).fetchall()
         return [_cluster(r) for r in rows]
@@ -147,15 +138,6 @@ class SqliteStore:
             (c.id, c.title, c.link, c.norm_title, c.lead, json.dumps(list(c.sources)), c.first_seen,
              c.last_seen, c.size, json.dumps(list(c.independent))),
         )
-
-    def twin(self, feed_url: str, guid: str, canonical_url: str, fingerprint: str) -> tuple[str, bool] | None:
-        for column, value in (("guid", guid), ("canonical_url", canonical_url), ("fingerprint", fingerprint)):
-            if value:
-                row = self._exec(f"SELECT cluster_id, processed FROM stories WHERE {column} = ? AND feed_url = ? "  # noqa: S608
-                                 "LIMIT 1", (value, feed_url)).fetchone()
-                if row:
-                    return (row[0], bool(row[1]))
-        return None
 
     def assign(self, story_id: str, cluster_id: str, canonical_url: str, guid: str, now: float,
                feed_url: str = "", fingerprint: str = "", processed: bool = False) -> None:
@@ -245,10 +227,7 @@ class SqliteStore:
         return alert_from_dict(json.loads(row[0])) if row else None
 
     def unsent(self) -> list[tuple[Alert, str]]:
-        rows = self._exec(
-            "SELECT payload, status FROM alerts WHERE status IN ('pending', 'sending') ORDER BY created, key"
-        ).fetchall()
-        return [(alert_from_dict(json.loads(p)), s) for p, s in rows]
+        return self.due_unsent(math.inf)  # every backoff has passed by then
 
     def due_unsent(self, now: float, base: float = 2.0, cap: float = 300.0) -> list[tuple[Alert, str]]:
         # A failed attempt (last_error set) waits base * 2^(attempts-1) seconds, at most `cap`; an alert

@@ -42,10 +42,9 @@ class Store(Protocol):
         """(cluster id, processed) of a story seen before, else None."""
 
     def seen(self, story_id: str, feed_url: str, guid: str, canonical_url: str, fingerprint: str) -> Seen:
-        """`story_cluster`, `twin` and `cluster_for_identity` in one round trip."""
-
-    def cluster_for_identity(self, canonical_url: str, guid: str) -> str | None:
-        """Cluster of a story with the same canonical URL or GUID, across all feeds."""
+        """In one round trip: the story itself seen before (`known`); the same item of the same feed under another
+        GUID, canonical URL or content fingerprint, republished (`twin`); another feed's story with the same
+        canonical URL or GUID (`same_link`)."""
 
     def recent_clusters(self, since: float) -> list[ClusterRecord]:
         """Clusters whose last member arrived at or after `since`."""
@@ -56,10 +55,6 @@ class Store(Protocol):
         """The clusters with these ids that still exist, in the order given."""
 
     def save_cluster(self, cluster: ClusterRecord) -> None: ...
-
-    def twin(self, feed_url: str, guid: str, canonical_url: str, fingerprint: str) -> tuple[str, bool] | None:
-        """(cluster id, processed) of a story of the same feed with the same GUID, canonical URL or content
-        fingerprint: the same item republished with a new GUID or link."""
 
     def assign(self, story_id: str, cluster_id: str, canonical_url: str, guid: str, now: float,
                feed_url: str = "", fingerprint: str = "", processed: bool = False) -> None:
