@@ -156,11 +156,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(logging.DEBUG if args.verbose else logging.INFO, args.log_format)
-    if args.command == "rules":
-        return _rules_check(args.dir) if args.rules_command == "check" else _rules_test(args)
-    commands = {"feeds": _feeds_status, "alerts": _alerts, "silence": _silence, "cluster": _cluster,
-                "backtest": _backtest, "run": _run}
-    return commands.get(args.command, _demo)(args)
+    from pipeline.state.sqlite import StateError
+
+    try:
+        if args.command == "rules":
+            return _rules_check(args.dir) if args.rules_command == "check" else _rules_test(args)
+        commands = {"feeds": _feeds_status, "alerts": _alerts, "silence": _silence, "cluster": _cluster,
+                    "backtest": _backtest, "run": _run}
+        return commands.get(args.command, _demo)(args)
+    except StateError as e:  # a corrupt, foreign or locked state file: said plainly, for every command
+        print(e, file=sys.stderr)
+        return 2
 
 
 def _rules_check(directory: str) -> int:
@@ -351,7 +357,6 @@ def _start_worker(cfg: WorkerConfig, once: bool, max_cycles: int | None = None) 
     from pipeline import shutdown
     from pipeline.alerts.notifier import NotifierSpec
     from pipeline.app import RuleLoadError, Worker
-    from pipeline.state.sqlite import StateError
 
     spec = NotifierSpec.from_env(cfg.slack_pace, cfg.slack_burst, cfg.slack_timeout)
     log = logging.getLogger("newswatch")
@@ -363,9 +368,6 @@ def _start_worker(cfg: WorkerConfig, once: bool, max_cycles: int | None = None) 
         Worker(cfg, spec).run(once=once, max_cycles=max_cycles)
     except RuleLoadError as e:
         print(f"{e}\nrules are invalid; fix them (newswatch rules check {cfg.rules_dir})", file=sys.stderr)
-        return 2
-    except StateError as e:
-        print(e, file=sys.stderr)
         return 2
     log.info("stopped")
     return 0

@@ -103,6 +103,9 @@ def test_corrupt_state_file_is_a_clear_error_not_a_reset(repo: Path, tmp_path: P
     assert res.returncode == 2
     assert f"{state}: not a newswatch state file, or corrupt (file is not a database)" in res.stderr
     assert state.read_bytes().startswith(b"this is not a database")  # untouched
+    for command in (("alerts", "dead-letters"), ("silence", "list"), ("feeds", "status")):  # every command says so
+        res = newswatch(*command, "--config", str(cfg))
+        assert res.returncode == 2 and "not a newswatch state file, or corrupt" in res.stderr, command
 
 
 def test_locked_state_file_is_a_clear_error(tmp_path: Path) -> None:
