@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
+import numpy as np
 from rapidfuzz import fuzz
 
-from pipeline.dedup.index import DEFAULT_CAPACITY, KeyTable, lead_keys, title_keys
+from pipeline.dedup.index import DEFAULT_CAPACITY, KeyTable, Signatures, signatures, word_hashes
 from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, ClusterRecord, Story
 from pipeline.sources.parse import canonical_url
-from pipeline.state.store import Store
+from pipeline.state.store import Assignment, Identity, Seen, Store
 
 DEFAULT_WINDOW = 72 * 3600.0
 DEFAULT_SEEN_RETENTION = 30 * 86400.0
+# Where a chunk's time goes: texts normalized; identities looked up in the store; signature keys computed and
+# looked up; each story decided (candidates read back and verified); the chunk's writes.
+PHASES = ("normalize", "store reads", "keys+lookup", "decide", "writes")
 
 
 class Reason(str, Enum):
@@ -72,9 +78,10 @@ class Decision:
     score: float
 
 
-def title_match(title_n: str, other_n: str, th: Thresholds) -> float:
-    """Headline similarity 0-100 when the two headlines count as the same story, else 0."""
-    a, b = set(content_words(title_n)), set(content_words(other_n))
+def title_match(title_n: str, other_n: str, th: Thresholds, words: set[str] | None = None) -> float:
+    """Headline similarity 0-100 when the two headlines count as the same story, else 0 (`words`: the content
+    words of `title_n`, when known)."""
+    a, b = set(content_words(title_n)) if words is None else words, set(content_words(other_n))
     both = a & b
     shared, jaccard = len(both), len(both) / max(1, len(a | b))
     words_shared = sum(1 for w in both if not w.isdigit())  # a date (3/10/14) is not a story
@@ -82,7 +89,7 @@ def title_match(title_n: str, other_n: str, th: Thresholds) -> float:
             and (jaccard >= th.title_jaccard or (shared >= th.title_shared_more and jaccard >= th.title_jaccard_more))):
         return float(fuzz.token_set_ratio(" ".join(sorted(a)), " ".join(sorted(b))))
     if min(len(title_n.split()), len(other_n.split())) >= th.min_title_words:
-        score = float(fuzz.token_sort_ratio(title_n, other_n))
+        score = float(fuzz.token_sort_ratio(title_n, other_n, score_cutoff=th.title))
         if score >= th.title:
             return score
     return 0.0
@@ -91,15 +98,21 @@ def title_match(title_n: str, other_n: str, th: Thresholds) -> float:
 def decide(title_n: str, lead_n: str, candidates: list[ClusterRecord], th: Thresholds) -> Decision:
     """Best-scoring candidate cluster that matches on headline or lead, else a new cluster."""
     best = Decision(None, Reason.NEW, 0.0)
+    if not candidates:
+        return best
+    words = set(content_words(title_n))
     lead_ok = len(lead_n.split()) >= th.min_lead_words
+    n = th.lead_chars
     for c in candidates:
-        score = title_match(title_n, c.norm_title, th)
+        score = title_match(title_n, c.norm_title, th, words)
         if score and score > best.score:
             best = Decision(c.id, Reason.SIMILAR_TITLE, score)
         if lead_ok and len(c.lead.split()) >= th.min_lead_words:
-            # The opening of either text inside the other: survives datelines, captions and truncation.
-            n = th.lead_chars
-            score = max(fuzz.partial_ratio(lead_n[:n], c.lead), fuzz.partial_ratio(c.lead[:n], lead_n))
+            # The opening of either text inside the other: survives datelines, captions and truncation. Scores
+            # under the threshold count as 0, so rapidfuzz may stop early; the second is skipped after a 100.
+            score = fuzz.partial_ratio(lead_n[:n], c.lead, score_cutoff=th.lead)
+            if score < 100:
+                score = max(score, fuzz.partial_ratio(c.lead[:n], lead_n, score_cutoff=max(th.lead, score)))
             if score >= th.lead and score > best.score:
                 best = Decision(c.id, Reason.SIMILAR_LEAD, score)
     return best
@@ -134,8 +147,79 @@ def cluster_ref(cluster_id: str) -> int:
     return int(cluster_id[1:13], 16)
 
 
+@dataclass(slots=True)
+class _Pending:
+    """A chunk's writes, held until its end (then written with one statement each), and what the chunk's later
+    stories must see of them: the identities it recorded, its clusters, its new signature keys."""
+
+    clusters: dict[str, ClusterRecord] = field(default_factory=dict)
+    rows: list[Assignment] = field(default_factory=list)
+    found: dict[tuple[str, str, str], tuple[str, bool]] = field(default_factory=dict)
+    keys: dict[int, list[int]] = field(default_factory=dict)
+    refs: list[int] = field(default_factory=list)
+    ref_keys: list[np.ndarray] = field(default_factory=list)
+
+    def record(self, row: Assignment) -> None:
+        self.rows.append(row)
+        hit = (row.cluster_id, row.processed)
+        for kind, feed, value in _kinds(row.story_id, row.feed_url, row.guid, row.canonical_url, row.fingerprint):
+            self.found.setdefault((kind, feed, value), hit)
+
+    def seen(self, ident: Identity) -> dict[str, tuple[str, bool]]:
+        found = self.found
+        if not found:
+            return {}
+        return {kind: hit for kind, feed, value in _kinds(*ident) if (hit := found.get((kind, feed, value)))}
+
+    def index(self, ref: int, keys: np.ndarray) -> None:
+        self.refs.append(ref)
+        self.ref_keys.append(keys)
+        for k in keys.tolist():
+            self.keys.setdefault(k, []).append(ref)
+
+
+def _shared_keys(sig: Signatures) -> dict[int, list[tuple[int, bool]]]:
+    """For each story of a chunk, the earlier stories of the chunk it shares keys with, a pair (earlier story,
+    the key is one of this story's headline keys) a shared key. Few keys are shared, so few are looked at."""
+    order = np.argsort(sig.keys, kind="stable")
+    keys = sig.keys[order]
+    same = keys[1:] == keys[:-1]
+    if not same.any():
+        return {}
+    shared = np.zeros(len(keys), dtype=bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    pos = order[shared]
+    groups: dict[int, list[tuple[int, bool]]] = {}
+    for key, owner, title in zip(sig.keys[pos].tolist(), sig.owner[pos].tolist(), sig.title[pos].tolist(),
+                                 strict=True):
+        groups.setdefault(key, []).append((owner, title))
+    out: dict[int, list[tuple[int, bool]]] = {}
+    for members in groups.values():
+        for a, (owner, title) in enumerate(members):
+            out.setdefault(owner, []).extend((other, title) for other, _ in members[:a] if other != owner)
+    return out
+
+
+def _kinds(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, str, str]]:
+    """The lookups of `Store.seen_many` as (kind, feed or '', value), without the empty ones."""
+    out = [("id", "", story_id)]
+    for kind, value in (("guid", guid), ("url", url), ("fp", fp)):
+        if value:
+            out.append((kind, feed, value))
+    for kind, value in (("xurl", url), ("xguid", guid)):
+        if value:
+            out.append((kind, "", value))
+    return out
+
+
 class Deduper:
     """Assigns stories, in arrival order, to clusters kept in `store` for `window` seconds.
+
+    Stories are taken in chunks of `chunk`: the chunk's identities are looked up in the store in a few queries,
+    its signature keys computed and looked up together, then each story decided in turn (seeing the chunk's
+    earlier stories through an in-memory overlay), and the chunk's writes made together at its end. The results
+    are those of adding the stories one by one.
 
     `index` is the candidate key table; pass the same one to successive Dedupers over one store (the worker
     does, cycle after cycle) to skip rebuilding it from the store; without it, a table for `capacity` clusters
@@ -145,67 +229,147 @@ class Deduper:
 
     def __init__(self, store: Store, window: float = DEFAULT_WINDOW, th: Thresholds | None = None,
                  boilerplate: tuple[str, ...] = (), index: KeyTable | None = None,
-                 capacity: int = DEFAULT_CAPACITY) -> None:
+                 capacity: int = DEFAULT_CAPACITY, chunk: int = 500) -> None:
         self.store = store
         self._extra = compile_extra(boilerplate)
         self.window = window
         self.th = th or Thresholds()
         self.index = index if index is not None else KeyTable(capacity)
         self._warm = index is not None
+        self.chunk = chunk
+        self.timings = dict.fromkeys(PHASES, 0.0)  # seconds spent per phase, for benchmarks
 
-    def keys(self, title_n: str, lead_n: str) -> tuple[list[int], list[int]]:
-        """Signature keys of a normalized headline and of its lead (see `pipeline.dedup.index`)."""
+    def signatures(self, texts: list[tuple[str, str]]) -> Signatures:
+        """Signature keys of normalized (headline, lead) pairs (see `pipeline.dedup.index`)."""
         th = self.th
-        opening = " ".join(lead_n.split()[: th.lead_span])
-        return (title_keys(content_words(title_n), th.title_words),
-                lead_keys(content_words(opening), th.lead_sample))
-
-    def all_keys(self, title_n: str, lead_n: str) -> list[int]:
-        tkeys, lkeys = self.keys(title_n, lead_n)
-        return tkeys + lkeys
+        return signatures([(word_hashes(t.split()), word_hashes(lead_n.split()[: th.lead_span]))
+                           for t, lead_n in texts], th.title_words, th.lead_sample)
 
     def _load(self, now: float) -> None:
         """Index the open clusters of the store once (a cold start)."""
-        if not self._warm:
-            for c in self.store.recent_clusters(now - self.window):
-                self.index.add(cluster_ref(c.id), self.all_keys(c.norm_title, c.lead))
-            self._warm = True
+        if self._warm:
+            return
+        self._warm = True
+        clusters = self.store.recent_clusters(now - self.window)
+        for start in range(0, len(clusters), 10_000):
+            part = clusters[start : start + 10_000]
+            sig = self.signatures([(c.norm_title, c.lead) for c in part])
+            refs = np.array([cluster_ref(c.id) for c in part], dtype=np.uint64)
+            self.index.add_many(refs[sig.owner], sig.keys)
 
-    def candidates(self, title_n: str, lead_n: str, now: float,
-                   keys: tuple[list[int], list[int]] | None = None) -> list[ClusterRecord]:
+    def candidates(self, title_n: str, lead_n: str, now: float) -> list[ClusterRecord]:
+        """Open clusters that might be this story's (see `_candidates`), as stored."""
+        self._load(now)
+        sig = self.signatures([(title_n, lead_n)])
+        key_of_hit, refs = self.index.lookup_many(sig.keys)
+        hits = list(zip(refs.tolist(), sig.title[key_of_hit].tolist(), strict=True))
+        return self._candidates(hits, int(sig.title.sum()), now, _Pending())
+
+    def _candidates(self, hits: list[tuple[int, bool]], title_keys: int, now: float,
+                    pending: _Pending) -> list[ClusterRecord]:
         """Open clusters sharing two headline word pairs (one for a headline of up to 3 content words) or a lead
         bigram, most shared first (bounded, no scan). One shared pair is weak evidence: in a big window many
-        unrelated headlines share one ("prime minister"), and each would cost a verification."""
-        self._load(now)
-        tkeys, lkeys = self.keys(title_n, lead_n) if keys is None else keys
-        by_title, by_lead = self.index.lookup_split(tkeys + lkeys, len(tkeys))
-        need = 1 if len(tkeys) <= 3 else 2  # up to 3 content words: one shared pair can be a rewrite
-        hits = Counter({r: n for r, n in by_title.items() if n >= need})
-        hits.update(by_lead)
-        best = [r for r, _ in hits.most_common(self.th.max_candidates)]
-        found = self.store.get_clusters([f"c{r:012x}" for r in best])
-        return [c for c in found if c.last_seen >= now - self.window]
+        unrelated headlines share one ("prime minister"), and each would cost a verification. `hits` are
+        (cluster reference, is a headline key) of the story's keys found in the table."""
+        if not hits:
+            return []
+        need = 1 if title_keys <= 3 else 2  # up to 3 content words: one shared pair can be a rewrite
+        by_title = Counter(r for r, title in hits if title)
+        counts = Counter({r: n for r, n in by_title.items() if n >= need})
+        counts.update(r for r, title in hits if not title)
+        best = [f"c{r:012x}" for r, _ in counts.most_common(self.th.max_candidates)]
+        return [c for c in self._clusters(best, pending) if c.last_seen >= now - self.window]
+
+    def _clusters(self, ids: list[str], pending: _Pending) -> list[ClusterRecord]:
+        """These clusters as they stand, the chunk's own changes included, in the order given."""
+        mine = pending.clusters
+        stored = {c.id: c for c in self.store.get_clusters([i for i in ids if i not in mine])}
+        return [c for i in ids if (c := mine.get(i) or stored.get(i)) is not None]
 
     def add(self, story: Story) -> ClusteredStory | None:
         """Cluster one story; None if it was fully processed in an earlier cycle."""
+        return self._add_chunk([story])[0]
+
+    def add_all(self, stories: Iterable[Story]) -> Iterator[ClusteredStory | None]:
+        """`add` of each story in turn, a chunk at a time; a chunk's results come once its writes are made."""
+        part: list[Story] = []
+        for story in stories:
+            part.append(story)
+            if len(part) == self.chunk:
+                yield from self._add_chunk(part)
+                part = []
+        if part:
+            yield from self._add_chunk(part)
+
+    def _add_chunk(self, stories: list[Story]) -> list[ClusteredStory | None]:
+        self._load(stories[0].fetched)
+        clock = time.perf_counter
+        t0 = clock()
+        texts = [(norm_title(s.title), lead(s.summary, extra=self._extra)) for s in stories]
+        idents = [Identity(s.id, s.feed_url, s.guid, canonical_url(s.link), fingerprint(t, ld))
+                  for s, (t, ld) in zip(stories, texts, strict=True)]
+        t1 = clock()
+        stored = self.store.seen_many(idents)
+        t2 = clock()
+        sig = self.signatures(texts)
+        n = len(stories)
+        bounds = np.searchsorted(sig.owner, np.arange(n + 1)).tolist()
+        title_counts = np.bincount(sig.owner[sig.title], minlength=n).tolist()
+        table_hits: list[list[tuple[int, bool]]] = [[] for _ in stories]
+        key_of_hit, refs = self.index.lookup_many(sig.keys)
+        for owner, ref, title in zip(sig.owner[key_of_hit].tolist(), refs.tolist(), sig.title[key_of_hit].tolist(),
+                                     strict=True):
+            table_hits[owner].append((ref, title))
+        earlier = _shared_keys(sig)
+        t3 = clock()
+        pending = _Pending()
+        founded = np.zeros(n, dtype=np.uint64)  # cluster reference of each story that founds one
+        out: list[ClusteredStory | None] = []
+        for i, story in enumerate(stories):
+            hits = table_hits[i]
+            # Clusters founded earlier in this chunk are not in the table yet: hits through shared keys.
+            mine = [(int(founded[j]), title) for j, title in earlier.get(i, ()) if founded[j]]
+            if pending.keys:  # leads re-indexed in this chunk
+                nt, keys = title_counts[i], sig.keys[bounds[i] : bounds[i + 1]].tolist()
+                mine += [(r, j < nt) for j, k in enumerate(keys) for r in pending.keys.get(k, ())]
+            result, ref = self._decide(story, texts[i], idents[i], {**pending.seen(idents[i]), **stored[i]},
+                                       hits + mine if mine else hits, title_counts[i], pending)
+            out.append(result)
+            founded[i] = ref
+        t4 = clock()
+        self.store.save_clusters(list(pending.clusters.values()))
+        self.store.assign_many(pending.rows)
+        of_founder = founded[sig.owner]
+        self.index.add_many(of_founder[of_founder != 0], sig.keys[of_founder != 0])
+        if pending.refs:
+            refs_arr = np.repeat(np.array(pending.refs, dtype=np.uint64), [len(k) for k in pending.ref_keys])
+            self.index.add_many(refs_arr, np.concatenate(pending.ref_keys))
+        t5 = clock()
+        for phase, took in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            self.timings[phase] += took
+        return out
+
+    def _decide(self, story: Story, text: tuple[str, str], ident: Identity, found: dict[str, tuple[str, bool]],
+                hits: list[tuple[int, bool]], title_keys: int,
+                pending: _Pending) -> tuple[ClusteredStory | None, int]:
+        """One story against the store and the chunk so far; its writes go to `pending`. Returns the result
+        and the reference of the cluster it founded (0: none)."""
         now = story.fetched
-        self._load(now)
-        url = canonical_url(story.link)
-        title_n, lead_n = norm_title(story.title), lead(story.summary, extra=self._extra)
-        fp = fingerprint(title_n, lead_n)
-        seen = self.store.seen(story.id, story.feed_url, story.guid, url, fp)
+        title_n, lead_n = text
+        seen = Seen.of(found)
         if seen.twin is not None and seen.known is None:  # the same item with a new GUID or link form: record it
-            self.store.assign(story.id, seen.twin[0], url, story.guid, now, story.feed_url, fp, seen.twin[1])
+            pending.record(Assignment(story.id, seen.twin[0], ident.canonical_url, story.guid, now, seen.twin[1],
+                                      story.feed_url, ident.fingerprint))
         if (earlier := seen.known or seen.twin) is not None:  # seen before: replayed only if not yet processed
             cid, processed = earlier
-            cluster = None if processed else self.store.get_cluster(cid)
-            return None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
-        keys = self.keys(title_n, lead_n)
-        cluster = self.store.get_cluster(seen.same_link) if seen.same_link else None
+            cluster = None if processed else next(iter(self._clusters([cid], pending)), None)
+            replay = None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
+            return replay, 0
+        cluster = next(iter(self._clusters([seen.same_link], pending)), None) if seen.same_link else None
         if cluster is not None:
             decision = Decision(cluster.id, Reason.SAME_LINK, 100.0)
         else:
-            candidates = self.candidates(title_n, lead_n, now, keys)
+            candidates = self._candidates(hits, title_keys, now, pending)
             decision = decide(title_n, lead_n, candidates, self.th)
             cluster = next((c for c in candidates if c.id == decision.cluster_id), None)
         founded = cluster is None
@@ -224,11 +388,11 @@ class Deduper:
             short = len(cluster.lead.split()) < self.th.min_lead_words
             best_lead = lead_n if short and len(lead_n) > len(cluster.lead) else cluster.lead
             if best_lead is not cluster.lead:  # index the lead copies will be compared with
-                self.index.add(cluster_ref(cluster.id), self.all_keys(cluster.norm_title, best_lead))
+                pending.index(cluster_ref(cluster.id), self.signatures([(cluster.norm_title, best_lead)]).keys)
             cluster = replace(cluster, sources=sources, last_seen=max(cluster.last_seen, now), size=cluster.size + 1,
                               lead=best_lead, independent=independent)
-        self.store.save_cluster(cluster)
-        self.store.assign(story.id, cluster.id, url, story.guid, now, story.feed_url, fp)
-        if founded:
-            self.index.add(cluster_ref(cluster.id), keys[0] + keys[1])
-        return ClusteredStory(story, cluster.info(), decision.reason.value, decision.score)
+        pending.clusters[cluster.id] = cluster
+        pending.record(Assignment(story.id, cluster.id, ident.canonical_url, story.guid, now, False, story.feed_url,
+                                  ident.fingerprint))
+        result = ClusteredStory(story, cluster.info(), decision.reason.value, decision.score)
+        return result, cluster_ref(cluster.id) if founded else 0

@@ -10,60 +10,129 @@ almost never does —
   its text: a copy carries the same run of text, so it carries the same sampled bigrams wherever its own opening
   starts (captions, datelines and chrome in front only add bigrams).
 
+Keys are computed for many stories at once (`signatures`, a few numpy operations per batch rather than a Python
+loop per key), because a per-key loop was the largest cost of clustering a story.
+
 `KeyTable` maps keys to cluster references in one fixed-size numpy array: buckets of `WAYS` slots, each slot a
 64-bit word holding a 16-bit key check and a 48-bit cluster reference, overwritten oldest-first. Memory is fixed
-at creation (8 bytes x slots, no per-entry Python objects); a lookup is a handful of vectorized operations on the
-story's own keys; old entries fade out when the table wraps, which bounds the state by construction. A stale or
-colliding hit only costs a verification: the caller checks every candidate against the state store.
+at creation (8 bytes x slots, no per-entry Python objects); a lookup is a handful of vectorized operations on a
+whole batch of keys; old entries fade out when the table wraps, which bounds the state by construction. A stale
+or colliding hit only costs a verification: the caller checks every candidate against the state store.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
+
+from pipeline.dedup.normalize import STOPWORDS, stem
 
 WAYS = 8
 DEFAULT_CAPACITY = 250_000  # clusters; 64 MiB of table
 _REF_BITS = 48
 _REF_MASK = (1 << _REF_BITS) - 1
+_U = np.uint64
+
+_HASHES: dict[str, int] = {}  # word -> hash of its stem, 0 for a stopword
 
 
-_M64 = (1 << 64) - 1
-_HASHES: dict[str, int] = {}
-
-
-def word_hash(word: str) -> int:
-    """A stable 64-bit hash of a word (the same in every process and run, unlike `hash()`), cached."""
-    h = _HASHES.get(word)
-    if h is None:
-        if len(_HASHES) > 500_000:
-            _HASHES.clear()
-        h = _HASHES[word] = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+def _learn(word: str) -> int:
+    if len(_HASHES) > 500_000:
+        _HASHES.clear()
+    h = 0 if word in STOPWORDS else word_hash(stem(word))
+    _HASHES[word] = h
     return h
 
 
-def _pair(a: int, b: int, salt: int) -> int:
-    """An order-sensitive 64-bit mix of two word hashes."""
-    x = (a * 0x9E3779B97F4A7C15 + b * 0xC2B2AE3D27D4EB4F + salt) & _M64
-    x ^= x >> 29
-    return (x * 0xBF58476D1CE4E5B9) & _M64
+def word_hash(word: str) -> int:
+    """A stable, non-zero 64-bit hash of a word (the same in every process and run, unlike `hash()`)."""
+    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little") or 1
 
 
-def title_keys(content: list[str], title_words: int = 7) -> list[int]:
-    """Keys of a headline's content words: all pairs (a single word when there is only one)."""
-    hs = sorted({word_hash(w) for w in content})[:title_words]  # the same words in every copy that has them
-    if len(hs) == 1:
-        return [_pair(hs[0], 0, 1)]
-    return [_pair(a, b, 2) for i, a in enumerate(hs) for b in hs[i + 1:]]
+def word_hashes(words: list[str]) -> list[int]:
+    """The hash of each normalized word's stem, 0 for a stopword (cached: a dict lookup a word)."""
+    hs = list(map(_HASHES.get, words))
+    if None in hs:
+        return [_learn(w) if h is None else h for w, h in zip(words, hs, strict=True)]
+    return hs  # type: ignore[return-value]
 
 
-def lead_keys(content: list[str], sample: int = 3) -> list[int]:
-    """Keys of a lead's content words: bigrams, sampled 1 in `sample` by hash (the same ones in every copy)."""
-    keys = {_pair(word_hash(a), word_hash(b), 3) for a, b in itertools.pairwise(content)}
-    return [k for k in keys if k % sample == 0]
+def content_hashes(words: list[str]) -> list[int]:
+    """Hashes of the stems of the content words (no stopwords) among normalized `words`, in order."""
+    return [h for h in word_hashes(words) if h]
+
+
+def _mix(a: np.ndarray, b: np.ndarray, salt: int) -> np.ndarray:
+    """An order-sensitive 64-bit mix of two arrays of word hashes (uint64 arithmetic wraps, as intended)."""
+    x: np.ndarray = a * _U(0x9E3779B97F4A7C15) + b * _U(0xC2B2AE3D27D4EB4F) + _U(salt)
+    x = x ^ (x >> _U(29))
+    mixed: np.ndarray = x * _U(0xBF58476D1CE4E5B9)
+    return mixed
+
+
+@dataclass(frozen=True)
+class Signatures:
+    """The keys of a batch of stories, concatenated: `keys[i]` belongs to story `owner[i]` and is a headline key
+    when `title[i]`, else a lead key."""
+
+    keys: np.ndarray
+    owner: np.ndarray
+    title: np.ndarray
+
+
+def signatures(texts: list[tuple[list[int], list[int]]], title_words: int = 7, sample: int = 3) -> Signatures:
+    """Keys of each (headline word hashes, lead opening word hashes), 0 standing for a stopword: every pair of
+    the headline's `title_words` smallest hashes (the word itself when there is one), and the bigrams of the
+    lead's content words sampled 1 in `sample` by value (so every copy samples the same ones), without repeats."""
+    n = len(texts)
+    flat: list[int] = []
+    sizes = []
+    for th, _ in texts:
+        hs = sorted(set(th))
+        hs = hs[1 : title_words + 1] if hs and not hs[0] else hs[:title_words]
+        sizes.append(len(hs))
+        flat += hs
+        flat += [0] * (title_words - len(hs))
+    heads = np.array(flat, dtype=_U).reshape(n, title_words)
+    size = np.array(sizes, dtype=np.intp).reshape(n, 1)
+    i, j = np.triu_indices(title_words, 1)
+    pairs = _mix(heads[:, i], heads[:, j], 2)
+    keep = j[None, :] < size
+    single = _mix(heads[:, 0], np.zeros(n, dtype=_U), 1)[:, None]
+    t_keys = np.concatenate([single, pairs], axis=1)[np.concatenate([size == 1, keep], axis=1)]
+    t_owner = np.repeat(np.arange(n), np.where(size[:, 0] == 1, 1, size[:, 0] * (size[:, 0] - 1) // 2))
+
+    lens = [len(lh) for _, lh in texts]
+    words = np.array([h for _, lh in texts for h in lh], dtype=_U)
+    w_owner = np.repeat(np.arange(n), lens)
+    content = words != 0
+    words, w_owner = words[content], w_owner[content]
+    grams = _mix(words[:-1], words[1:], 3)
+    ok = (w_owner[:-1] == w_owner[1:]) & (grams % _U(sample) == 0)
+    l_keys, l_owner = grams[ok], w_owner[:-1][ok]
+    order = np.lexsort((l_keys, l_owner))  # by story, then key: repeats of a bigram become neighbours
+    l_keys, l_owner = l_keys[order], l_owner[order]
+    fresh = np.ones(len(l_keys), dtype=bool)
+    fresh[1:] = (l_keys[1:] != l_keys[:-1]) | (l_owner[1:] != l_owner[:-1])
+    l_keys, l_owner = l_keys[fresh], l_owner[fresh]
+
+    owner = np.concatenate([t_owner, l_owner])
+    order = np.argsort(owner, kind="stable")  # each story's headline keys, then its lead keys
+    title = np.concatenate([np.ones(len(t_keys), dtype=bool), np.zeros(len(l_keys), dtype=bool)])
+    return Signatures(np.concatenate([t_keys, l_keys])[order], owner[order], title[order])
+
+
+def title_keys(hashes: list[int], title_words: int = 7) -> list[int]:
+    """Headline keys of one story's content hashes (see `signatures`)."""
+    return signatures([(hashes, [])], title_words).keys.tolist()  # type: ignore[no-any-return]
+
+
+def lead_keys(hashes: list[int], sample: int = 3) -> list[int]:
+    """Lead keys of one story's content hashes (see `signatures`)."""
+    return signatures([([], hashes)], sample=sample).keys.tolist()  # type: ignore[no-any-return]
 
 
 class KeyTable:
@@ -73,38 +142,47 @@ class KeyTable:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         slots = 1 << max(10, (32 * capacity - 1).bit_length())
         self.buckets = slots // WAYS
-        self._table = np.zeros((self.buckets, WAYS), dtype=np.uint64)
+        self._table = np.zeros((self.buckets, WAYS), dtype=_U)
+        self._checks = self._table.view(np.uint16).reshape(self.buckets, WAYS, 4)[..., 3]  # the top 16 bits
         self._next = np.zeros(self.buckets, dtype=np.uint8)
 
     @property
     def nbytes(self) -> int:
         return int(self._table.nbytes + self._next.nbytes)
 
-    def _split(self, keys: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        k = np.array(keys, dtype=np.uint64)
-        return (k % np.uint64(self.buckets)).astype(np.intp), (k >> np.uint64(_REF_BITS)) << np.uint64(_REF_BITS)
+    def _split(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (keys & _U(self.buckets - 1)).astype(np.intp), (keys >> _U(_REF_BITS)).astype(np.uint16)
 
-    def add(self, ref: int, keys: list[int]) -> None:
+    def add(self, ref: int, keys: list[int] | np.ndarray) -> None:
         """Remember that cluster `ref` (< 2**48) has these keys, overwriting each bucket's oldest slot."""
-        if not keys:
+        k = np.asarray(keys, dtype=_U)
+        self.add_many(np.full(len(k), ref, dtype=_U), k)
+
+    def add_many(self, refs: np.ndarray, keys: np.ndarray) -> None:
+        """`add` for many (ref, key) pairs at once; keys falling into one bucket take its next ways in turn."""
+        if not len(keys):
             return
         bucket, check = self._split(keys)
-        way = self._next[bucket]
-        self._table[bucket, way] = check | np.uint64(ref & _REF_MASK)
-        self._next[bucket] = (way + 1) % WAYS
+        order = np.argsort(bucket, kind="stable")
+        bucket, check, refs = bucket[order], check[order], refs[order]
+        first = np.ones(len(bucket), dtype=bool)
+        first[1:] = bucket[1:] != bucket[:-1]
+        start = np.flatnonzero(first)
+        count = np.diff(np.append(start, len(bucket)))
+        rank = np.arange(len(bucket)) - np.repeat(start, count)  # place among the batch's keys of its bucket
+        way = (self._next[bucket].astype(np.intp) + rank) % WAYS
+        self._table[bucket, way] = (check.astype(_U) << _U(_REF_BITS)) | (refs & _U(_REF_MASK))
+        self._next[bucket[start]] = (self._next[bucket[start]].astype(np.intp) + count) % WAYS
 
-    def lookup(self, keys: list[int]) -> dict[int, int]:
-        """Cluster references stored under any of these keys -> how many of the keys hit them."""
-        return self.lookup_split(keys, len(keys))[0]
-
-    def lookup_split(self, keys: list[int], split: int) -> tuple[Counter[int], Counter[int]]:
-        """Like `lookup`, counting hits of `keys[:split]` and of `keys[split:]` apart (headline, lead)."""
-        if not keys:
-            return Counter(), Counter()
+    def lookup_many(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index into `keys`, cluster reference) of every stored entry under one of `keys`."""
         bucket, check = self._split(keys)
-        rows = self._table[bucket]
-        mask = ((rows >> np.uint64(_REF_BITS)) << np.uint64(_REF_BITS) == check[:, None]) & (rows != 0)
-        key_of_hit = np.nonzero(mask)[0].tolist()
-        refs = (rows[mask] & np.uint64(_REF_MASK)).tolist()
-        first = Counter(r for k, r in zip(key_of_hit, refs, strict=True) if k < split)
-        return first, Counter(r for k, r in zip(key_of_hit, refs, strict=True) if k >= split)
+        key_of_hit, way = np.nonzero(self._checks[bucket] == check[:, None])
+        refs = self._table[bucket[key_of_hit], way] & _U(_REF_MASK)
+        stored = refs != 0  # an empty slot matches a key whose check is 0
+        return key_of_hit[stored], refs[stored]
+
+    def lookup(self, keys: list[int]) -> Counter[int]:
+        """Cluster references stored under any of these keys -> how many of the keys hit them."""
+        _, refs = self.lookup_many(np.asarray(keys, dtype=_U))
+        return Counter(refs.tolist())

@@ -47,6 +47,8 @@ _EDGES_RE = [re.compile(p) for p in EDGES]
 _TAIL = 24  # an end-anchored edge ("... - Bloomberg.") is looked for in this many last characters only
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 _WORD = re.compile(r"\w+")
+# For ASCII text, `\w+` is "split at everything but letters, digits and _": a translation and str.split, 4x faster.
+_NON_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")})
 _TITLE_SUFFIX = re.compile(r"\s+[|\-–—]\s+[^|\-–—]{1,40}$")
 
 
@@ -64,16 +66,20 @@ def compile_extra(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
 
 
+def _strip_edges(text: str, start_only: bool = False) -> str:
+    for edge in _EDGES_RE:
+        if edge.pattern.endswith("$"):
+            if not start_only and (m := edge.search(text, max(0, len(text) - _TAIL))):
+                text = text[: m.start()]
+        elif m := edge.match(text):  # anchored at the start: one attempt, not a scan
+            text = text[m.end() :]
+    return text
+
+
 def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None) -> str:
     """Remove aggregator chrome, photo credits, datelines, bylines and agency credits (plus the user's own
     `extra` patterns); keeps the article text."""
-    text = " ".join(text.translate(_QUOTES).split())
-    for edge in _EDGES_RE:  # first: "(AFP)" inside a dateline is part of the dateline
-        if edge.pattern.endswith("$"):
-            m = edge.search(text, max(0, len(text) - _TAIL))
-            text = text[: m.start()] if m else text
-        else:
-            text = edge.sub("", text)
+    text = _strip_edges(" ".join(text.translate(_QUOTES).split()))  # first: "(AFP)" in a dateline is the dateline's
     low = text.lower()
     if len(low) == len(text):  # spans found in the lower-cased text are the same spans of the text
         pieces: list[str] = []
@@ -86,12 +92,15 @@ def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None) -> str:
         text = _BOILERPLATE_ANYCASE.sub(" ", text)
     if extra is not None:
         text = extra.sub(" ", text)
-    return " ".join(text.split())
+    stripped = " ".join(text.split())
+    # Chrome removed from the front can uncover a dateline or byline: "Start reading ... KYIV (Reuters) - ..."
+    return _strip_edges(stripped, start_only=True) if len(stripped) < len(text) else stripped
 
 
 def words(text: str) -> list[str]:
     """Folded word tokens of `text`."""
-    return _WORD.findall(fold(text))
+    folded = fold(text)
+    return folded.translate(_NON_WORD).split() if folded.isascii() else _WORD.findall(folded)
 
 
 _US = re.compile(r"\bU\.?S\.?(?:A\.?)?(?=\W|$)")  # U.S., US, USA (upper case only: not the pronoun)

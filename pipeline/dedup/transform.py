@@ -43,8 +43,7 @@ class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
                           capacity=self.capacity)
         results = []
         with self.store.batch():  # one commit for the cycle; nothing is emitted before it
-            for story in sorted(keyed[1], key=lambda s: (s.fetched, s.published, s.id)):
-                out = deduper.add(story)
+            for out in deduper.add_all(sorted(keyed[1], key=lambda s: (s.fetched, s.published, s.id))):
                 progress.advance()
                 if out is not None:
                     results.append(out)

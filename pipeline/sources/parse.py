@@ -150,14 +150,22 @@ def canonical_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url.strip())
     if not parts.netloc:
         return ""
-    host = parts.netloc.lower().removesuffix(":80").removesuffix(":443")
-    host = re.sub(r"^(www|amp|m)\.", "", host)
+    host = _HOST_PREFIX.sub("", parts.netloc.lower().removesuffix(":80").removesuffix(":443"))
+    path = parts.path
+    if "amp" in path:
+        path = _AMP_PATH.sub("", _AMP_SUFFIX.sub(r"\1", path))
+    path = path.rstrip("/") or "/"
+    if not parts.query:
+        return f"{host}{path}"
     query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
              if not TRACKING_PARAMS.match(k)]
-    path = re.sub(r"\.amp(\.html?)?$", r"\1", parts.path)
-    path = re.sub(r"/amp/?$", "", path).rstrip("/") or "/"
     q = urllib.parse.urlencode(sorted(query))
     return f"{host}{path}" + (f"?{q}" if q else "")
+
+
+_HOST_PREFIX = re.compile(r"^(www|amp|m)\.")
+_AMP_SUFFIX = re.compile(r"\.amp(\.html?)?$")
+_AMP_PATH = re.compile(r"/amp/?$")
 
 
 class _TextExtractor(HTMLParser):

@@ -14,7 +14,7 @@ from typing import Any
 
 from pipeline.model import Alert, ClusterRecord, alert_from_dict, alert_to_dict
 from pipeline.sources.schedule import FeedState
-from pipeline.state.store import AlertHistory, Seen
+from pipeline.state.store import AlertHistory, Assignment, Identity
 
 SCHEMA_VERSION = 3
 
@@ -106,15 +106,45 @@ class SqliteStore:
         row = self._exec("SELECT cluster_id, processed FROM stories WHERE id = ?", (story_id,)).fetchone()
         return (row[0], bool(row[1])) if row else None
 
-    def seen(self, story_id: str, feed_url: str, guid: str, canonical_url: str, fingerprint: str) -> Seen:
-        # One statement for the six lookups of a new story; empty keys become NULL, which matches nothing
-        # and costs one index probe.
-        guid_, url_, fp_ = guid or None, canonical_url or None, fingerprint or None
-        rows = self._exec(_SEEN_SQL, (story_id, guid_, url_, fp_, feed_url)).fetchall()
-        found = {kind: (str(cid), bool(processed)) for kind, cid, processed in reversed(rows)}  # first row wins
-        twin = next((found[k] for k in ("guid", "url", "fp") if k in found), None)
-        same = next((found[k][0] for k in ("xurl", "xguid") if k in found), None)
-        return Seen(found.get("id"), twin, same)
+    def seen_many(self, items: list[Identity]) -> list[dict[str, tuple[str, bool]]]:
+        # One query per kind of identifier for the whole batch; per (value, feed) the first row by rowid.
+        out: list[dict[str, tuple[str, bool]]] = [{} for _ in items]
+        if not items:
+            return out
+        by_id = {r[0]: (r[1], bool(r[2])) for r in self._in(
+            "SELECT id, cluster_id, processed FROM stories WHERE id IN ({})", {i.story_id for i in items})}
+        firsts = {}
+        for column in ("guid", "canonical_url", "fingerprint"):
+            per_feed: dict[tuple[str, str], tuple[str, bool]] = {}
+            anywhere: dict[str, tuple[int, str]] = {}
+            values = {v for i in items if (v := getattr(i, column))}
+            sql = (f"SELECT {column}, feed_url, cluster_id, processed, min(rowid) FROM stories "  # noqa: S608
+                   f"WHERE {column} IN ({{}}) GROUP BY {column}, feed_url")
+            for value, feed, cid, processed, rowid in self._in(sql, values):
+                per_feed[value, feed] = (cid, bool(processed))
+                if value not in anywhere or rowid < anywhere[value][0]:
+                    anywhere[value] = (rowid, cid)
+            firsts[column] = (per_feed, {v: cid for v, (_, cid) in anywhere.items()})
+        (guids, xguids), (urls, xurls), (fps, _) = firsts["guid"], firsts["canonical_url"], firsts["fingerprint"]
+        for found, i in zip(out, items, strict=True):
+            for kind, hit in (("id", by_id.get(i.story_id)), ("guid", guids.get((i.guid, i.feed_url))),
+                              ("url", urls.get((i.canonical_url, i.feed_url))),
+                              ("fp", fps.get((i.fingerprint, i.feed_url)))):
+                if hit is not None:
+                    found[kind] = hit
+            for kind, cid in (("xurl", xurls.get(i.canonical_url)), ("xguid", xguids.get(i.guid))):
+                if cid is not None:
+                    found[kind] = (cid, False)
+        return out
+
+    def _in(self, sql: str, values: set[str]) -> list[Any]:
+        """Rows of `sql` with its `IN ({})` filled with `values` (in slices under SQLite's parameter limit)."""
+        rows: list[Any] = []
+        ordered = sorted(values)
+        for start in range(0, len(ordered), 900):
+            part = ordered[start : start + 900]
+            rows += self._exec(sql.format(",".join("?" * len(part))), tuple(part)).fetchall()
+        return rows
 
     def recent_clusters(self, since: float) -> list[ClusterRecord]:
         rows = self._exec("SELECT * FROM clusters WHERE last_seen >= ? ORDER BY first_seen", (since,)).fetchall()
@@ -132,20 +162,17 @@ class SqliteStore:
         by_id = {r[0]: _cluster(r) for r in rows}
         return [by_id[i] for i in cluster_ids if i in by_id]
 
-    def save_cluster(self, c: ClusterRecord) -> None:
-        self._exec(
-            "INSERT OR REPLACE INTO clusters VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (c.id, c.title, c.link, c.norm_title, c.lead, json.dumps(list(c.sources)), c.first_seen,
-             c.last_seen, c.size, json.dumps(list(c.independent))),
-        )
+    def save_clusters(self, clusters: list[ClusterRecord]) -> None:
+        rows = [(c.id, c.title, c.link, c.norm_title, c.lead, json.dumps(c.sources), c.first_seen, c.last_seen,
+                 c.size, json.dumps(c.independent)) for c in clusters]
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO clusters VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
-    def assign(self, story_id: str, cluster_id: str, canonical_url: str, guid: str, now: float,
-               feed_url: str = "", fingerprint: str = "", processed: bool = False) -> None:
-        self._exec(
-            "INSERT OR IGNORE INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, feed_url, "
-            "fingerprint) VALUES (?,?,?,?,?,?,?,?)",
-            (story_id, cluster_id, canonical_url, guid, now, int(processed), feed_url, fingerprint),
-        )
+    def assign_many(self, rows: list[Assignment]) -> None:
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, feed_url, "
+                "fingerprint) VALUES (?,?,?,?,?,?,?,?)", rows)
 
     def gc(self, now: float, cluster_window: float, seen_retention: float) -> int:
         with self._lock, self._db:
@@ -304,14 +331,6 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-_SEEN_SQL = " UNION ALL ".join(
-    f"SELECT * FROM (SELECT '{kind}', cluster_id, processed FROM stories WHERE {where} ORDER BY rowid LIMIT 1)"  # noqa: S608 (constants only)
-    for kind, where in (("id", "id = ?1"), ("guid", "guid = ?2 AND feed_url = ?5"),
-                        ("url", "canonical_url = ?3 AND feed_url = ?5"), ("fp", "fingerprint = ?4 AND feed_url = ?5"),
-                        ("xurl", "canonical_url = ?3"), ("xguid", "guid = ?2"))
-)
 
 
 def _cluster(r: Any) -> ClusterRecord:

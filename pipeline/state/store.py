@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pipeline.model import Alert, ClusterRecord
 from pipeline.sources.schedule import FeedState
@@ -30,6 +31,36 @@ class Seen:
     twin: tuple[str, bool] | None
     same_link: str | None
 
+    @staticmethod
+    def of(found: Mapping[str, tuple[str, bool]]) -> Seen:
+        """From the first stored story matching each kind of lookup (see `Store.seen_many`)."""
+        twin = next((found[k] for k in ("guid", "url", "fp") if k in found), None)
+        same = next((found[k][0] for k in ("xurl", "xguid") if k in found), None)
+        return Seen(found.get("id"), twin, same)
+
+
+class Identity(NamedTuple):
+    """What identifies a story before its text is compared: its id, feed, GUID, canonical URL, fingerprint."""
+
+    story_id: str
+    feed_url: str
+    guid: str
+    canonical_url: str
+    fingerprint: str
+
+
+class Assignment(NamedTuple):
+    """A story recorded as a member of a cluster (`processed` once the alert stages are done with it)."""
+
+    story_id: str
+    cluster_id: str
+    canonical_url: str
+    guid: str
+    seen_at: float
+    processed: bool
+    feed_url: str
+    fingerprint: str
+
 
 class Store(Protocol):
     """Everything the stages persist. Implementations must be safe to open from several DoFns of one process."""
@@ -41,10 +72,11 @@ class Store(Protocol):
     def story_cluster(self, story_id: str) -> tuple[str, bool] | None:
         """(cluster id, processed) of a story seen before, else None."""
 
-    def seen(self, story_id: str, feed_url: str, guid: str, canonical_url: str, fingerprint: str) -> Seen:
-        """In one round trip: the story itself seen before (`known`); the same item of the same feed under another
-        GUID, canonical URL or content fingerprint, republished (`twin`); another feed's story with the same
-        canonical URL or GUID (`same_link`)."""
+    def seen_many(self, items: list[Identity]) -> list[dict[str, tuple[str, bool]]]:
+        """For each story, in a few round trips for all: the first stored story (by insertion) matching it, as
+        (cluster id, processed), by kind — `id`: the story itself; `guid`, `url`, `fp`: the same feed's item
+        under that GUID, canonical URL or content fingerprint; `xurl`, `xguid`: any feed's story with that
+        canonical URL or GUID. Empty values match nothing. `Seen.of` reads the answer."""
 
     def recent_clusters(self, since: float) -> list[ClusterRecord]:
         """Clusters whose last member arrived at or after `since`."""
@@ -54,11 +86,11 @@ class Store(Protocol):
     def get_clusters(self, cluster_ids: list[str]) -> list[ClusterRecord]:
         """The clusters with these ids that still exist, in the order given."""
 
-    def save_cluster(self, cluster: ClusterRecord) -> None: ...
+    def save_clusters(self, clusters: list[ClusterRecord]) -> None:
+        """Insert or replace these clusters."""
 
-    def assign(self, story_id: str, cluster_id: str, canonical_url: str, guid: str, now: float,
-               feed_url: str = "", fingerprint: str = "", processed: bool = False) -> None:
-        """Record that a story belongs to a cluster (`processed` once the alert stages are done with it)."""
+    def assign_many(self, rows: list[Assignment]) -> None:
+        """Record stories as members of clusters (a story already recorded keeps its first record)."""
 
     def commit_cycle(self, seen_before: float | None = None) -> int:
         """End of a cycle, atomically: staged feed states become current, assigned stories (those first seen

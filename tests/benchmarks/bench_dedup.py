@@ -82,21 +82,23 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
         with Progress(f"filling a window of {window:,}", total=window) as bar:
             for start in range(0, window, 5000):  # filled in cycles of 5,000 stories, as the worker would
                 with store.batch():
-                    for i in range(start, min(window, start + 5000)):
-                        t, s = story_at(i, vocab)
-                        d.add(make_story(t, s, f"outlet{i % 500}", sid=f"w{i}", fetched=1.0, published=1.0))
+                    for _ in d.add_all(make_story(*story_at(i, vocab), f"outlet{i % 500}", sid=f"w{i}", fetched=1.0,
+                                                  published=1.0) for i in range(start, min(window, start + 5000))):
+                        pass
                 bar.done = min(window, start + 5000)
+        stories = [make_story(t, s, f"outlet{i % 500}x", sid=f"p{i}", fetched=2.0, published=2.0)
+                   for i, (t, s) in enumerate(probe)]
         t0 = time.perf_counter()
-        found = merged = 0
         with store.batch():  # one cycle, one transaction, as DedupStories runs it
-            for i, (t, s) in enumerate(probe):
-                out = d.add(make_story(t, s, f"outlet{i % 500}x", sid=f"p{i}", fetched=2.0, published=2.0))
-                assert out is not None
-                if i in origin:
-                    found += out.cluster.id == store.story_cluster(f"w{origin[i]}")[0]  # type: ignore[index]
-                else:
-                    merged += out.reason != "new-cluster"
+            outs = list(d.add_all(stories))
         rate = measure / (time.perf_counter() - t0)
+        found = merged = 0
+        for i, out in enumerate(outs):
+            assert out is not None
+            if i in origin:
+                found += out.cluster.id == store.story_cluster(f"w{origin[i]}")[0]  # type: ignore[index]
+            else:
+                merged += out.reason != "new-cluster"
         rows.append(("newswatch Deduper (with SQLite state)", rate, found / len(origin), merged))
         th = Thresholds()
         t0 = time.perf_counter()
