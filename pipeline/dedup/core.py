@@ -19,7 +19,7 @@ from enum import Enum
 import numpy as np
 from rapidfuzz import fuzz
 
-from pipeline.dedup.index import DEFAULT_CAPACITY, KeyTable, Signatures, signatures, word_hashes
+from pipeline.dedup.index import DEFAULT_CAPACITY, KeyTable, Signatures, signatures
 from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, ClusterRecord, Story
 from pipeline.sources.parse import canonical_url
@@ -241,9 +241,7 @@ class Deduper:
 
     def signatures(self, texts: list[tuple[str, str]]) -> Signatures:
         """Signature keys of normalized (headline, lead) pairs (see `pipeline.dedup.index`)."""
-        th = self.th
-        return signatures([(word_hashes(t.split()), word_hashes(lead_n.split()[: th.lead_span]))
-                           for t, lead_n in texts], th.title_words, th.lead_sample)
+        return signatures(texts, self.th.title_words, self.th.lead_sample, self.th.lead_span)
 
     def _load(self, now: float) -> None:
         """Index the open clusters of the store once (a cold start)."""

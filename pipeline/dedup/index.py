@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -52,19 +53,6 @@ def word_hash(word: str) -> int:
     return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little") or 1
 
 
-def word_hashes(words: list[str]) -> list[int]:
-    """The hash of each normalized word's stem, 0 for a stopword (cached: a dict lookup a word)."""
-    hs = list(map(_HASHES.get, words))
-    if None in hs:
-        return [_learn(w) if h is None else h for w, h in zip(words, hs, strict=True)]
-    return hs  # type: ignore[return-value]
-
-
-def content_hashes(words: list[str]) -> list[int]:
-    """Hashes of the stems of the content words (no stopwords) among normalized `words`, in order."""
-    return [h for h in word_hashes(words) if h]
-
-
 def _mix(a: np.ndarray, b: np.ndarray, salt: int) -> np.ndarray:
     """An order-sensitive 64-bit mix of two arrays of word hashes (uint64 arithmetic wraps, as intended)."""
     x: np.ndarray = a * _U(0x9E3779B97F4A7C15) + b * _U(0xC2B2AE3D27D4EB4F) + _U(salt)
@@ -83,41 +71,54 @@ class Signatures:
     title: np.ndarray
 
 
-def signatures(texts: list[tuple[list[int], list[int]]], title_words: int = 7, sample: int = 3) -> Signatures:
-    """Keys of each (headline word hashes, lead opening word hashes), 0 standing for a stopword: every pair of
-    the headline's `title_words` smallest hashes (the word itself when there is one), and the bigrams of the
-    lead's content words sampled 1 in `sample` by value (so every copy samples the same ones), without repeats."""
-    n = len(texts)
-    flat: list[int] = []
-    sizes = []
-    for th, _ in texts:
-        hs = sorted(set(th))
-        hs = hs[1 : title_words + 1] if hs and not hs[0] else hs[:title_words]
-        sizes.append(len(hs))
-        flat += hs
-        flat += [0] * (title_words - len(hs))
-    heads = np.array(flat, dtype=_U).reshape(n, title_words)
-    size = np.array(sizes, dtype=np.intp).reshape(n, 1)
-    i, j = np.triu_indices(title_words, 1)
-    pairs = _mix(heads[:, i], heads[:, j], 2)
-    keep = j[None, :] < size
-    single = _mix(heads[:, 0], np.zeros(n, dtype=_U), 1)[:, None]
-    t_keys = np.concatenate([single, pairs], axis=1)[np.concatenate([size == 1, keep], axis=1)]
-    t_owner = np.repeat(np.arange(n), np.where(size[:, 0] == 1, 1, size[:, 0] * (size[:, 0] - 1) // 2))
+def _hash_array(words: list[str]) -> np.ndarray:
+    """`word_hashes` as a numpy array, for many words at once."""
+    hs = list(map(_HASHES.get, words))
+    try:
+        return np.array(hs, dtype=_U)
+    except TypeError:  # a word not seen before (None)
+        return np.array([_learn(w) if h is None else h for w, h in zip(words, hs, strict=True)], dtype=_U)
 
-    lens = [len(lh) for _, lh in texts]
-    words = np.array([h for _, lh in texts for h in lh], dtype=_U)
-    w_owner = np.repeat(np.arange(n), lens)
-    content = words != 0
-    words, w_owner = words[content], w_owner[content]
+
+def _distinct(values: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values, owner) sorted by owner then value, without repeats of a value within an owner."""
+    order = np.lexsort((values, owner))
+    values, owner = values[order], owner[order]
+    fresh = np.ones(len(values), dtype=bool)
+    fresh[1:] = (values[1:] != values[:-1]) | (owner[1:] != owner[:-1])
+    return values[fresh], owner[fresh]
+
+
+def signatures(texts: list[tuple[str, str]], title_words: int = 7, sample: int = 3, lead_span: int = 40) -> Signatures:
+    """Keys of normalized (headline, lead) pairs: every pair of the headline's `title_words` content words with
+    the smallest hashes (the word itself when there is one), and the bigrams of content words among the lead's
+    first `lead_span` words, sampled 1 in `sample` by value (so every copy samples the same ones); no repeats."""
+    n = len(texts)
+    heads = [t.split() for t, _ in texts]
+    leads = [ld.split(" ", lead_span)[:lead_span] if ld else [] for _, ld in texts]
+    hashes = _hash_array(list(chain.from_iterable(heads)) + list(chain.from_iterable(leads)))
+    t_lens, l_lens = [len(w) for w in heads], [len(w) for w in leads]
+    nt = sum(t_lens)
+    stories = np.arange(n)
+
+    words, owner = hashes[:nt], np.repeat(stories, t_lens)
+    words, owner = _distinct(words[words != 0], owner[words != 0])
+    rank = np.arange(len(words)) - np.searchsorted(owner, owner)  # place among the story's distinct words
+    chosen = rank < title_words
+    matrix = np.zeros((n, title_words), dtype=_U)
+    matrix[owner[chosen], rank[chosen]] = words[chosen]
+    size = np.bincount(owner[chosen], minlength=n).reshape(n, 1)
+    i, j = np.triu_indices(title_words, 1)
+    pairs = _mix(matrix[:, i], matrix[:, j], 2)
+    single = _mix(matrix[:, 0], np.zeros(n, dtype=_U), 1)[:, None]
+    t_keys = np.concatenate([single, pairs], axis=1)[np.concatenate([size == 1, j[None, :] < size], axis=1)]
+    t_owner = np.repeat(stories, np.where(size[:, 0] == 1, 1, size[:, 0] * (size[:, 0] - 1) // 2))
+
+    words, w_owner = hashes[nt:], np.repeat(stories, l_lens)
+    words, w_owner = words[words != 0], w_owner[words != 0]
     grams = _mix(words[:-1], words[1:], 3)
     ok = (w_owner[:-1] == w_owner[1:]) & (grams % _U(sample) == 0)
-    l_keys, l_owner = grams[ok], w_owner[:-1][ok]
-    order = np.lexsort((l_keys, l_owner))  # by story, then key: repeats of a bigram become neighbours
-    l_keys, l_owner = l_keys[order], l_owner[order]
-    fresh = np.ones(len(l_keys), dtype=bool)
-    fresh[1:] = (l_keys[1:] != l_keys[:-1]) | (l_owner[1:] != l_owner[:-1])
-    l_keys, l_owner = l_keys[fresh], l_owner[fresh]
+    l_keys, l_owner = _distinct(grams[ok], w_owner[:-1][ok])
 
     owner = np.concatenate([t_owner, l_owner])
     order = np.argsort(owner, kind="stable")  # each story's headline keys, then its lead keys
@@ -125,14 +126,14 @@ def signatures(texts: list[tuple[list[int], list[int]]], title_words: int = 7, s
     return Signatures(np.concatenate([t_keys, l_keys])[order], owner[order], title[order])
 
 
-def title_keys(hashes: list[int], title_words: int = 7) -> list[int]:
-    """Headline keys of one story's content hashes (see `signatures`)."""
-    return signatures([(hashes, [])], title_words).keys.tolist()  # type: ignore[no-any-return]
+def title_keys(title_n: str, title_words: int = 7) -> list[int]:
+    """Headline keys of one normalized headline (see `signatures`)."""
+    return signatures([(title_n, "")], title_words).keys.tolist()  # type: ignore[no-any-return]
 
 
-def lead_keys(hashes: list[int], sample: int = 3) -> list[int]:
-    """Lead keys of one story's content hashes (see `signatures`)."""
-    return signatures([([], hashes)], sample=sample).keys.tolist()  # type: ignore[no-any-return]
+def lead_keys(lead_n: str, sample: int = 3) -> list[int]:
+    """Lead keys of one normalized lead (see `signatures`)."""
+    return signatures([("", lead_n)], sample=sample).keys.tolist()  # type: ignore[no-any-return]
 
 
 class KeyTable:
