@@ -261,21 +261,24 @@ class Deduper:
         sig = self.signatures([(title_n, lead_n)])
         key_of_hit, refs = self.index.lookup_many(sig.keys)
         hits = list(zip(refs.tolist(), sig.title[key_of_hit].tolist(), strict=True))
-        return self._candidates(hits, int(sig.title.sum()), now, _Pending())
+        n_title = int(sig.title.sum())
+        return self._candidates(hits, n_title, len(sig.keys) - n_title, now, _Pending())
 
-    def _candidates(self, hits: list[tuple[int, bool]], title_keys: int, now: float,
+    def _candidates(self, hits: list[tuple[int, bool]], title_keys: int, lead_keys: int, now: float,
                     pending: _Pending) -> list[ClusterRecord]:
-        """Open clusters sharing two headline word pairs (one for a headline of up to 3 content words) or a lead
-        bigram, most shared first (bounded, no scan). One shared pair is weak evidence: in a big window many
-        unrelated headlines share one ("prime minister"), and each would cost a verification. `hits` are
-        (cluster reference, is a headline key) of the story's keys found in the table."""
+        """Open clusters sharing two of the story's keys (headline word pairs or lead bigrams), most shared first
+        (bounded, no scan); one is enough when the headline, or the lead, has at most 3 keys. One shared key is
+        weak evidence: in a big window many unrelated stories share a pair or a bigram ("prime minister"), and
+        each would cost a read and a verification. `hits` are (cluster reference, is a headline key) of the
+        story's keys found in the table."""
         if not hits:
             return []
-        need = 1 if title_keys <= 3 else 2  # up to 3 content words: one shared pair can be a rewrite
-        by_title = Counter(r for r, title in hits if title)
-        counts = Counter({r: n for r, n in by_title.items() if n >= need})
-        counts.update(r for r, title in hits if not title)
-        best = [f"c{r:012x}" for r, _ in counts.most_common(self.th.max_candidates)]
+        counts = Counter(r for r, _ in hits)
+        if title_keys <= 3 or lead_keys <= 3:  # a short headline or lead: one shared key can be a copy
+            one = {r for r, title in hits if (title_keys <= 3 if title else lead_keys <= 3)}
+        else:
+            one = set()
+        best = [f"c{r:012x}" for r, n in counts.most_common() if n >= 2 or r in one][: self.th.max_candidates]
         return [c for c in self._clusters(best, pending) if c.last_seen >= now - self.window]
 
     def _clusters(self, ids: list[str], pending: _Pending) -> list[ClusterRecord]:
@@ -331,7 +334,8 @@ class Deduper:
                 nt, keys = title_counts[i], sig.keys[bounds[i] : bounds[i + 1]].tolist()
                 mine += [(r, j < nt) for j, k in enumerate(keys) for r in pending.keys.get(k, ())]
             result, ref = self._decide(story, texts[i], idents[i], {**pending.seen(idents[i]), **stored[i]},
-                                       hits + mine if mine else hits, title_counts[i], pending)
+                                       hits + mine if mine else hits, title_counts[i],
+                                       bounds[i + 1] - bounds[i] - title_counts[i], pending)
             out.append(result)
             founded[i] = ref
         t4 = clock()
@@ -348,7 +352,7 @@ class Deduper:
         return out
 
     def _decide(self, story: Story, text: tuple[str, str], ident: Identity, found: dict[str, tuple[str, bool]],
-                hits: list[tuple[int, bool]], title_keys: int,
+                hits: list[tuple[int, bool]], title_keys: int, lead_keys: int,
                 pending: _Pending) -> tuple[ClusteredStory | None, int]:
         """One story against the store and the chunk so far; its writes go to `pending`. Returns the result
         and the reference of the cluster it founded (0: none)."""
@@ -367,7 +371,7 @@ class Deduper:
         if cluster is not None:
             decision = Decision(cluster.id, Reason.SAME_LINK, 100.0)
         else:
-            candidates = self._candidates(hits, title_keys, now, pending)
+            candidates = self._candidates(hits, title_keys, lead_keys, now, pending)
             decision = decide(title_n, lead_n, candidates, self.th)
             cluster = next((c for c in candidates if c.id == decision.cluster_id), None)
         founded = cluster is None

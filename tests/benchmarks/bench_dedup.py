@@ -12,13 +12,14 @@ the share of those copies put into their original's cluster, "wrong merges" the 
 into some cluster (both must hold at every window size, or a speed-up is bought with quality). Rows:
 
 - "newswatch Deduper": the production path (pipeline.dedup.core.Deduper with its SQLite state file);
-- "normalize+lookup+verify, no writes": the same normalization, key-table lookup, candidate reads and
-  verification, without recording anything;
 - "naive pairwise": rapidfuzz.process.extractOne(token_set_ratio) of each headline against every open one
   (only up to --naive-max, beyond that it would not finish).
 
 Also printed: the process's peak RSS after each window (MiB), which includes everything loaded before (the
-window's stories are generated on demand, so it is the deduper's memory plus the libraries').
+window's stories are generated on demand, so it is the deduper's memory plus the libraries'), and where the
+production path's time went, in microseconds per story (`Deduper.timings`: normalize; store reads of the
+chunk's identities; signature keys and table lookup; deciding each story, candidate reads and verification
+included; the chunk's writes).
 """
 
 from __future__ import annotations
@@ -61,11 +62,12 @@ def syndicate(title: str, lead: str, rng: random.Random) -> tuple[str, str]:
 
 
 Row = tuple[str, float, float | None, int | None]
+PHASES: dict[int, dict[str, float]] = {}  # window -> phase -> microseconds per story
 
 
 def run(window: int, measure: int, naive_max: int) -> list[Row]:
-    from pipeline.dedup.core import Deduper, Thresholds, decide
-    from pipeline.dedup.normalize import lead, norm_title
+    from pipeline.dedup.core import Deduper
+    from pipeline.dedup.normalize import norm_title
     from pipeline.progress import Progress
     from pipeline.state.sqlite import SqliteStore
     from pipeline.testing import make_story
@@ -88,10 +90,12 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
                 bar.done = min(window, start + 5000)
         stories = [make_story(t, s, f"outlet{i % 500}x", sid=f"p{i}", fetched=2.0, published=2.0)
                    for i, (t, s) in enumerate(probe)]
+        d.timings = dict.fromkeys(d.timings, 0.0)
         t0 = time.perf_counter()
         with store.batch():  # one cycle, one transaction, as DedupStories runs it
             outs = list(d.add_all(stories))
         rate = measure / (time.perf_counter() - t0)
+        PHASES[window] = {k: v / measure * 1e6 for k, v in d.timings.items()}
         found = merged = 0
         for i, out in enumerate(outs):
             assert out is not None
@@ -100,12 +104,6 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
             else:
                 merged += out.reason != "new-cluster"
         rows.append(("newswatch Deduper (with SQLite state)", rate, found / len(origin), merged))
-        th = Thresholds()
-        t0 = time.perf_counter()
-        for t, s in probe:
-            tn, ln = norm_title(t), lead(s)
-            decide(tn, ln, d.candidates(tn, ln, 2.0), th)
-        rows.append(("newswatch normalize+lookup+verify, no writes", measure / (time.perf_counter() - t0), None, None))
         store.close()
     if window <= naive_max:
         titles = [norm_title(story_at(i, vocab)[0]) for i in range(window)]
@@ -130,6 +128,11 @@ def main() -> int:
             rc = "" if recall is None else f"{recall:.3f}"
             mg = "" if merges is None else str(merges)
             print(f"{w:>9}  {name:<46} {rate:>10.0f} {rc:>13} {mg:>13} {rss:>13.0f}", flush=True)
+    phases = list(next(iter(PHASES.values())))
+    print("\nwhere the newswatch Deduper's time goes, microseconds per story")
+    print(f"{'window':>9}  " + "".join(f"{p:>13}" for p in phases) + f"{'total':>13}")
+    for w, per in PHASES.items():
+        print(f"{w:>9}  " + "".join(f"{per[p]:>13.1f}" for p in phases) + f"{sum(per.values()):>13.1f}")
     return 0
 
 

@@ -10,7 +10,7 @@ from pipeline.dedup.core import Deduper, Reason, Thresholds, decide, title_match
 from pipeline.dedup.index import WAYS, KeyTable, lead_keys, title_keys
 from pipeline.dedup.normalize import lead, norm_title
 from pipeline.demo import FEEDS_DIR, LATER_DIR
-from pipeline.model import ClusterRecord, FeedSpec, Story
+from pipeline.model import ClusteredStory, ClusterRecord, FeedSpec, Story
 from pipeline.sources.parse import parse_feed
 from pipeline.state.sqlite import SqliteStore
 from pipeline.testing import make_story
@@ -253,3 +253,54 @@ def test_seed_story_variants_form_one_cluster(store: SqliteStore) -> None:
     clusters = [out.cluster.id for s in variants + others if (out := d.add(s))]
     assert len(set(clusters[:5])) == 1, clusters
     assert clusters[5] != clusters[0] and clusters[6] != clusters[0] and clusters[5] != clusters[6]
+
+
+def _tricky_stream() -> list[Story]:
+    """Stories whose decisions depend on earlier stories of the same chunk: copies, the same link in another
+    feed, the same item under a new GUID or id, a bare founder whose lead a fuller copy supplies, repeats."""
+    lead_text = ("Hundreds of civilians have had to flee key Ukrainian city Kherson just weeks after Kyiv's troops "
+                 "drove Russian forces out, as shelling of the city increased tenfold.")
+    out = list(demo_stories())
+    out += [
+        make_story("Hundreds of civilians flee Kherson", "", "Cut", link="https://m.example/k", sid="b1"),
+        make_story("Hundreds of civilians flee Kherson", lead_text, "Mirror", link="https://m.example/k", sid="b2"),
+        make_story("Russia pounds Kherson tenfold after retreat", "Get all your news in one place. " + lead_text,
+                   "inkl", link="https://inkl.example/x", sid="b3"),
+        make_story("Flood reaches town centre as residents moved out", "Floodwaters reached the town centre "
+                   "overnight and hundreds of residents were moved to shelters.", "A", guid="g1",
+                   link="http://news.example/flood", sid="s1"),
+        make_story("Flood reaches town centre as residents moved out", "Floodwaters reached the town centre "
+                   "overnight and hundreds of residents were moved to shelters.", "A", guid="g2",
+                   link="http://news.example/flood", sid="s2"),
+        make_story("Residents moved out as flood reaches the town centre", "", "B",
+                   link="https://www.news.example/flood/?utm_source=x", sid="s3"),
+        make_story("Live updates", "", "A", sid="l1"),
+        make_story("Live updates", "", "A", sid="l2"),
+    ]
+    out += out[-4:-2]  # the same stories again within the cycle
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 500])
+def test_chunks_decide_as_one_by_one(tmp_path: Path, chunk: int) -> None:
+    """Adding a cycle's stories in chunks (reads and writes batched) gives exactly the clusters, reasons and
+    scores of adding them one at a time, and leaves the same rows in the store."""
+    stream = _tricky_stream()
+    one = SqliteStore(tmp_path / "one.db")
+    expected = [Deduper(one).add(s) for s in stream]  # a fresh Deduper per story: nothing kept in memory
+    many = SqliteStore(tmp_path / "many.db")
+    with many.batch():
+        got = list(Deduper(many, chunk=chunk).add_all(stream))
+
+    def summary(out: list[ClusteredStory | None]) -> list[tuple[str, str, str, float] | None]:
+        return [None if o is None else (o.story.id, o.cluster.id, o.reason, round(o.score, 3)) for o in out]
+
+    assert summary(got) == summary(expected)
+    assert len({o.cluster.id for o in expected if o}) >= 8  # the stream does form several clusters
+    assert any(o and o.reason == Reason.SIMILAR_LEAD.value for o in expected)
+    assert any(o and o.reason == Reason.SAME_LINK.value for o in expected)
+    assert any(o and o.reason == Reason.REPLAY.value for o in expected)
+    for story in stream:
+        assert many.story_cluster(story.id) == one.story_cluster(story.id)
+    clusters = {o.cluster.id for o in expected if o}
+    assert many.get_clusters(sorted(clusters)) == one.get_clusters(sorted(clusters))
