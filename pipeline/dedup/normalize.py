@@ -54,6 +54,8 @@ _TITLE_SUFFIX = re.compile(r"\s+[|\-–—]\s+[^|\-–—]{1,40}$")
 
 def fold(text: str) -> str:
     """NFKC, typographic quotes to ASCII, casefold, and diacritics removed (so `Kyïv` == `kyiv`)."""
+    if text.isascii():  # NFKC and the quote table leave ASCII alone
+        return text.lower()
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
     if text.isascii():
         return text  # nothing to decompose: the common case, and the hot path of dedup
