@@ -119,6 +119,7 @@ def run_cycle(cfg: WorkerConfig, rules: RuleSet | tuple[Rule, ...], notifier: No
         store.commit_cycle()
         store.gc(clock.now(), cfg.dedup_window, DEFAULT_SEEN_RETENTION)
         retried += drain(store, sender, clock, cfg.digest_after)  # the overflow of a busy channel, as a digest
+        store.checkpoint()  # the alerts are out: now copy the cycle's writes into the state file
         return CycleReport(clock.now() - started, counters(result), retried, len(feeds))
     finally:
         store.close()

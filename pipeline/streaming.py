@@ -75,6 +75,7 @@ class _CommitTickFn(beam.DoFn):  # type: ignore[misc]
         try:
             committed = store.commit_cycle(float(window.end))  # this tick's stories, not a later tick's
             store.gc(float(window.end), self.cfg.dedup_window, DEFAULT_SEEN_RETENTION)
+            store.checkpoint()
         finally:
             store.close()
         sent = sum(1 for x in keyed[1] if x != "tick")

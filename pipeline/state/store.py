@@ -114,6 +114,10 @@ class Store(Protocol):
     def discard_staged(self) -> None:
         """Forget staged states of a cycle that did not finish."""
 
+    def checkpoint(self) -> None:
+        """Move what the cycle wrote from the write-ahead log into the main file (SQLite). The worker calls it
+        once a cycle's alerts are sent, so that copying is not on the way from a story to its alert."""
+
     def gc(self, now: float, cluster_window: float, seen_retention: float) -> int:
         """Delete clusters idle longer than `cluster_window` and story ids older than `seen_retention`."""
 
