@@ -304,3 +304,21 @@ def test_chunks_decide_as_one_by_one(tmp_path: Path, chunk: int) -> None:
         assert many.story_cluster(story.id) == one.story_cluster(story.id)
     clusters = {o.cluster.id for o in expected if o}
     assert many.get_clusters(sorted(clusters)) == one.get_clusters(sorted(clusters))
+
+
+def test_checkpoint_moves_the_log_into_the_state_file(tmp_path: Path) -> None:
+    """A cycle's writes wait in the write-ahead log (the automatic checkpoint is only a large backstop, so it does
+    not run inside a cycle's commit); `checkpoint` copies them into the state file."""
+    store = SqliteStore(tmp_path / "s.db")
+    other = SqliteStore(tmp_path / "s.db")  # the worker's stages hold their own connections open
+    before = (tmp_path / "s.db").stat().st_size
+    with store.batch():
+        list(Deduper(store).add_all(make_story(f"Alpha{i} beta{i} gamma{i} delta{i}", f"w{i} " * 60, "A", sid=f"s{i}")
+                                    for i in range(8000)))  # over 1,000 pages: SQLite's default would checkpoint
+    assert (tmp_path / "s.db").stat().st_size == before  # committed, still in the log
+    assert (tmp_path / "s.db-wal").stat().st_size > 4_096_000
+    store.checkpoint()
+    assert (tmp_path / "s.db").stat().st_size > before + 4_096_000
+    assert other.story_cluster("s7999") is not None
+    store.close()
+    other.close()
