@@ -159,17 +159,18 @@ class _Pending:
     refs: list[int] = field(default_factory=list)
     ref_keys: list[np.ndarray] = field(default_factory=list)
 
-    def record(self, row: Assignment) -> None:
+    def record(self, row: Assignment, kinds: list[tuple[str, str, str]]) -> None:
+        """Keep `row` for the chunk's end; `kinds`: its lookups (`_kinds`), for the chunk's later stories."""
         self.rows.append(row)
         hit = (row.cluster_id, row.processed)
-        for kind, feed, value in _kinds(row.story_id, row.feed_url, row.guid, row.canonical_url, row.fingerprint):
-            self.found.setdefault((kind, feed, value), hit)
+        for k in kinds:
+            self.found.setdefault(k, hit)
 
-    def seen(self, ident: Identity) -> dict[str, tuple[str, bool]]:
+    def seen(self, kinds: list[tuple[str, str, str]]) -> dict[str, tuple[str, bool]]:
         found = self.found
         if not found:
             return {}
-        return {kind: hit for kind, feed, value in _kinds(*ident) if (hit := found.get((kind, feed, value)))}
+        return {k[0]: hit for k in kinds if (hit := found.get(k))}
 
     def index(self, ref: int, keys: np.ndarray) -> None:
         self.refs.append(ref)
@@ -199,6 +200,9 @@ def _shared_keys(sig: Signatures) -> dict[int, list[tuple[int, bool]]]:
         for a, (owner, title) in enumerate(members):
             out.setdefault(owner, []).extend((other, title) for other, _ in members[:a] if other != owner)
     return out
+
+
+_UNSEEN = Seen(None, None, None)
 
 
 def _kinds(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, str, str]]:
@@ -324,24 +328,24 @@ class Deduper:
         earlier = _shared_keys(sig)
         t3 = clock()
         pending = _Pending()
-        founded = np.zeros(n, dtype=np.uint64)  # cluster reference of each story that founds one
+        founded = [0] * n  # cluster reference of each story that founds one
         out: list[ClusteredStory | None] = []
         for i, story in enumerate(stories):
             hits = table_hits[i]
             # Clusters founded earlier in this chunk are not in the table yet: hits through shared keys.
-            mine = [(int(founded[j]), title) for j, title in earlier.get(i, ()) if founded[j]]
+            mine = [(founded[j], title) for j, title in earlier.get(i, ()) if founded[j]]
             if pending.keys:  # leads re-indexed in this chunk
                 nt, keys = title_counts[i], sig.keys[bounds[i] : bounds[i + 1]].tolist()
                 mine += [(r, j < nt) for j, k in enumerate(keys) for r in pending.keys.get(k, ())]
-            result, ref = self._decide(story, texts[i], idents[i], {**pending.seen(idents[i]), **stored[i]},
-                                       hits + mine if mine else hits, title_counts[i],
-                                       bounds[i + 1] - bounds[i] - title_counts[i], pending)
+            kinds = _kinds(*idents[i])
+            found = {**pending.seen(kinds), **stored[i]}
+            result, founded[i] = self._decide(story, texts[i], idents[i], kinds, found, hits + mine if mine else hits,
+                                              title_counts[i], bounds[i + 1] - bounds[i] - title_counts[i], pending)
             out.append(result)
-            founded[i] = ref
         t4 = clock()
         self.store.save_clusters(list(pending.clusters.values()))
         self.store.assign_many(pending.rows)
-        of_founder = founded[sig.owner]
+        of_founder = np.array(founded, dtype=np.uint64)[sig.owner]
         self.index.add_many(of_founder[of_founder != 0], sig.keys[of_founder != 0])
         if pending.refs:
             refs_arr = np.repeat(np.array(pending.refs, dtype=np.uint64), [len(k) for k in pending.ref_keys])
@@ -351,17 +355,17 @@ class Deduper:
             self.timings[phase] += took
         return out
 
-    def _decide(self, story: Story, text: tuple[str, str], ident: Identity, found: dict[str, tuple[str, bool]],
-                hits: list[tuple[int, bool]], title_keys: int, lead_keys: int,
+    def _decide(self, story: Story, text: tuple[str, str], ident: Identity, kinds: list[tuple[str, str, str]],
+                found: dict[str, tuple[str, bool]], hits: list[tuple[int, bool]], title_keys: int, lead_keys: int,
                 pending: _Pending) -> tuple[ClusteredStory | None, int]:
         """One story against the store and the chunk so far; its writes go to `pending`. Returns the result
         and the reference of the cluster it founded (0: none)."""
         now = story.fetched
         title_n, lead_n = text
-        seen = Seen.of(found)
+        seen = Seen.of(found) if found else _UNSEEN
         if seen.twin is not None and seen.known is None:  # the same item with a new GUID or link form: record it
             pending.record(Assignment(story.id, seen.twin[0], ident.canonical_url, story.guid, now, seen.twin[1],
-                                      story.feed_url, ident.fingerprint))
+                                      story.feed_url, ident.fingerprint), kinds)
         if (earlier := seen.known or seen.twin) is not None:  # seen before: replayed only if not yet processed
             cid, processed = earlier
             cluster = None if processed else next(iter(self._clusters([cid], pending)), None)
@@ -395,6 +399,6 @@ class Deduper:
                               lead=best_lead, independent=independent)
         pending.clusters[cluster.id] = cluster
         pending.record(Assignment(story.id, cluster.id, ident.canonical_url, story.guid, now, False, story.feed_url,
-                                  ident.fingerprint))
+                                  ident.fingerprint), kinds)
         result = ClusteredStory(story, cluster.info(), decision.reason.value, decision.score)
         return result, cluster_ref(cluster.id) if founded else 0
