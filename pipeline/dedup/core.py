@@ -259,15 +259,6 @@ class Deduper:
             refs = np.array([cluster_ref(c.id) for c in part], dtype=np.uint64)
             self.index.add_many(refs[sig.owner], sig.keys)
 
-    def candidates(self, title_n: str, lead_n: str, now: float) -> list[ClusterRecord]:
-        """Open clusters that might be this story's (see `_candidates`), as stored."""
-        self._load(now)
-        sig = self.signatures([(title_n, lead_n)])
-        key_of_hit, refs = self.index.lookup_many(sig.keys)
-        hits = list(zip(refs.tolist(), sig.title[key_of_hit].tolist(), strict=True))
-        n_title = int(sig.title.sum())
-        return self._candidates(hits, n_title, len(sig.keys) - n_title, now, _Pending())
-
     def _candidates(self, hits: list[tuple[int, bool]], title_keys: int, lead_keys: int, now: float,
                     pending: _Pending) -> list[ClusterRecord]:
         """Open clusters sharing two of the story's keys (headline word pairs or lead bigrams), most shared first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.dedup.core import Deduper, Reason, Thresholds, decide, title_match
@@ -178,6 +179,10 @@ def test_key_table_finds_by_key_and_forgets_oldest_first() -> None:
         table.add(100 + tag, [key(2, tag)])
     assert table.lookup([key(2, 1)]) == {}
     assert table.lookup([key(1, 1), key(2, WAYS + 1)]) == {7: 1, 101 + WAYS: 1}
+    # several keys of one bucket in one batch take successive ways instead of overwriting each other
+    keys = np.array([key(5, 1), key(5, 2), key(6, 1)], dtype=np.uint64)
+    table.add_many(np.array([20, 21, 22], dtype=np.uint64), keys)
+    assert table.lookup([key(5, 1), key(5, 2), key(6, 1)]) == {20: 1, 21: 1, 22: 1}
     assert table.nbytes < 20_000
 
 
