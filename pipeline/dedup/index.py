@@ -72,7 +72,8 @@ class Signatures:
 
 
 def _hash_array(words: list[str]) -> np.ndarray:
-    """`word_hashes` as a numpy array, for many words at once."""
+    """The hash of each normalized word's stem (0 for a stopword), for many words at once: one dict lookup a word,
+    the stemming and hashing cached."""
     hs = list(map(_HASHES.get, words))
     try:
         return np.array(hs, dtype=_U)
