@@ -35,6 +35,7 @@ CREATE INDEX IF NOT EXISTS stories_url ON stories(canonical_url);
 CREATE INDEX IF NOT EXISTS stories_guid ON stories(guid);
 CREATE INDEX IF NOT EXISTS stories_fp ON stories(fingerprint);
 CREATE INDEX IF NOT EXISTS stories_unprocessed ON stories(processed) WHERE processed = 0;
+CREATE INDEX IF NOT EXISTS stories_seen_at ON stories(seen_at);
 CREATE TABLE IF NOT EXISTS alerts (
   key TEXT PRIMARY KEY, rule_id TEXT NOT NULL, cluster_id TEXT NOT NULL, kind TEXT NOT NULL,
   status TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,

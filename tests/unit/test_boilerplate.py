@@ -70,3 +70,12 @@ def test_user_patterns_extend_the_list() -> None:
     text = f"{LEAD} Subscribe to our newsletter (With reporting by J. Doe)"
     assert strip_boilerplate(text) != LEAD
     assert strip_boilerplate(text, extra) == LEAD
+
+
+@pytest.mark.parametrize("chrome", ["Get all your news in one place. 100's of premium titles. Start reading",
+                                    "Related Stories"])
+@pytest.mark.parametrize("edge", ["KYIV (Reuters) - {}", "By Jane Doe, Staff Writer - {}"])
+def test_dateline_or_byline_behind_chrome_is_removed(chrome: str, edge: str) -> None:
+    """Aggregator chrome in front of a dateline or byline: both go, so the copy's lead starts where the
+    original's does."""
+    assert strip_boilerplate(f"{chrome} {edge.format(LEAD)}") == LEAD
