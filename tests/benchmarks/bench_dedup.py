@@ -6,7 +6,8 @@ rapidfuzz, in one run.
     python tests/benchmarks/bench_dedup.py --windows 2000 --measure 300   # the smoke version CI runs
 
 For each window size N, N synthetic stories (8-word headlines and 40-word leads over a 30,000-word vocabulary,
-so stories are distinct) are clustered first; then `--measure` stories are timed: a third are syndicated
+so stories are distinct; each with its outlet's own random-looking id, link and GUID, as feeds give them) are
+clustered first; then `--measure` stories are timed: a third are syndicated
 copies of window stories (headline reworded, boilerplate and a dateline added), the rest new. "copies found" is
 the share of those copies put into their original's cluster, "wrong merges" the number of new stories merged
 into some cluster (both must hold at every window size, or a speed-up is bought with quality). Rows:
@@ -26,6 +27,7 @@ cycle's alerts are sent, so it is not counted in stories/s; its wall and CPU tim
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import resource
 import sys
@@ -52,6 +54,16 @@ def story_at(i: int, vocab: list[str]) -> tuple[str, str]:
     RSS is the deduper's, not the benchmark's input."""
     rng = random.Random(i * 1_000_003 + SEED)
     return " ".join(rng.sample(vocab, 8)).capitalize(), " ".join(rng.sample(vocab, 40)) + "."
+
+
+def story_id(kind: str, i: int) -> str:
+    """Ids, links and GUIDs as feeds give them (random-looking, one per outlet's copy), so the state's indexes
+    are exercised as in production rather than with sequential keys."""
+    return hashlib.sha1(f"{kind}{i}".encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def link(kind: str, i: int) -> str:
+    return f"https://www.outlet{i % 500}{kind}.example/world/2026/12/01/{story_id(kind, i)}-story.html"
 
 
 def syndicate(title: str, lead: str, rng: random.Random) -> tuple[str, str]:
@@ -85,12 +97,13 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
         with Progress(f"filling a window of {window:,}", total=window) as bar:
             for start in range(0, window, 5000):  # filled in cycles of 5,000 stories, as the worker would
                 with store.batch():
-                    for _ in d.add_all(make_story(*story_at(i, vocab), f"outlet{i % 500}", sid=f"w{i}", fetched=1.0,
-                                                  published=1.0) for i in range(start, min(window, start + 5000))):
+                    for _ in d.add_all(make_story(*story_at(i, vocab), f"outlet{i % 500}", sid=story_id("w", i),
+                                                  link=link("w", i), guid=link("w", i), fetched=1.0, published=1.0)
+                                       for i in range(start, min(window, start + 5000))):
                         pass
                 bar.done = min(window, start + 5000)
-        stories = [make_story(t, s, f"outlet{i % 500}x", sid=f"p{i}", fetched=2.0, published=2.0)
-                   for i, (t, s) in enumerate(probe)]
+        stories = [make_story(t, s, f"outlet{i % 500}x", sid=story_id("p", i), link=link("p", i), guid=link("p", i),
+                              fetched=2.0, published=2.0) for i, (t, s) in enumerate(probe)]
         d.timings = dict.fromkeys(d.timings, 0.0)
         t0 = time.perf_counter()
         with store.batch():  # one cycle, one transaction, as DedupStories runs it
@@ -105,7 +118,7 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
         for i, out in enumerate(outs):
             assert out is not None
             if i in origin:
-                found += out.cluster.id == store.story_cluster(f"w{origin[i]}")[0]  # type: ignore[index]
+                found += out.cluster.id == store.story_cluster(story_id("w", origin[i]))[0]  # type: ignore[index]
             else:
                 merged += out.reason != "new-cluster"
         rows.append(("newswatch Deduper (with SQLite state)", rate, found / len(origin), merged))
