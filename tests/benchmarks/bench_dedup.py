@@ -101,6 +101,7 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
                                                   link=link("w", i), guid=link("w", i), fetched=1.0, published=1.0)
                                        for i in range(start, min(window, start + 5000))):
                         pass
+                store.checkpoint()  # as the worker does after each cycle
                 bar.done = min(window, start + 5000)
         stories = [make_story(t, s, f"outlet{i % 500}x", sid=story_id("p", i), link=link("p", i), guid=link("p", i),
                               fetched=2.0, published=2.0) for i, (t, s) in enumerate(probe)]
