@@ -269,10 +269,8 @@ class Deduper:
         if not hits:
             return []
         counts = Counter(r for r, _ in hits)
-        if title_keys <= 3 or lead_keys <= 3:  # a short headline or lead: one shared key can be a copy
-            one = {r for r, title in hits if (title_keys <= 3 if title else lead_keys <= 3)}
-        else:
-            one = set()
+        # A short headline or lead (up to 3 keys): one shared key of it can be a copy.
+        one = {r for r, title in hits if (title_keys if title else lead_keys) <= 3}
         best = [f"c{r:012x}" for r, n in counts.most_common() if n >= 2 or r in one][: self.th.max_candidates]
         return [c for c in self._clusters(best, pending) if c.last_seen >= now - self.window]
 
