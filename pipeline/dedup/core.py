@@ -164,7 +164,7 @@ class _Pending:
         self.rows.append(row)
         hit = (row.cluster_id, row.processed)
         for k in kinds:
-            self.found.setdefault(k, hit)
+            self.found[k] = hit  # the newest row carrying an identity answers for it, as in the store
 
     def seen(self, kinds: list[tuple[str, str, str]]) -> dict[str, tuple[str, bool]]:
         found = self.found
@@ -327,7 +327,7 @@ class Deduper:
                 nt, keys = title_counts[i], sig.keys[bounds[i] : bounds[i + 1]].tolist()
                 mine += [(r, j < nt) for j, k in enumerate(keys) for r in pending.keys.get(k, ())]
             kinds = _kinds(*idents[i])
-            found = {**pending.seen(kinds), **stored[i]}
+            found = {**stored[i], **pending.seen(kinds)}
             result, founded[i] = self._decide(story, texts[i], idents[i], kinds, found, hits + mine if mine else hits,
                                               title_counts[i], bounds[i + 1] - bounds[i] - title_counts[i], pending)
             out.append(result)

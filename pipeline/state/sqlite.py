@@ -14,9 +14,23 @@ from typing import Any
 
 from pipeline.model import Alert, ClusterRecord, alert_from_dict, alert_to_dict
 from pipeline.sources.schedule import FeedState
+from pipeline.state.identities import IdentityIndex, identity_keys
 from pipeline.state.store import AlertHistory, Assignment, Identity
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+# Version 3 kept the story identities in SQLite indexes (now `IdentityIndex`); its rows move over in order.
+MIGRATE_FROM_3 = """
+BEGIN;
+DROP INDEX IF EXISTS stories_url; DROP INDEX IF EXISTS stories_guid; DROP INDEX IF EXISTS stories_fp;
+DROP INDEX IF EXISTS stories_unprocessed; DROP INDEX IF EXISTS stories_seen_at;
+ALTER TABLE stories RENAME TO stories_v3;
+{schema}
+INSERT INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, feed_url, fingerprint)
+  SELECT id, cluster_id, canonical_url, guid, seen_at, processed, feed_url, fingerprint FROM stories_v3 ORDER BY rowid;
+DROP TABLE stories_v3;
+PRAGMA user_version = 4;
+COMMIT;
+"""
 AUTOCHECKPOINT_PAGES = 20_000
 
 
@@ -29,11 +43,9 @@ CREATE TABLE IF NOT EXISTS clusters (
   independent TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS clusters_last_seen ON clusters(last_seen);
 CREATE TABLE IF NOT EXISTS stories (
-  id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, canonical_url TEXT NOT NULL, guid TEXT NOT NULL,
-  seen_at REAL NOT NULL, processed INTEGER NOT NULL DEFAULT 0, feed_url TEXT NOT NULL, fingerprint TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS stories_url ON stories(canonical_url);
-CREATE INDEX IF NOT EXISTS stories_guid ON stories(guid);
-CREATE INDEX IF NOT EXISTS stories_fp ON stories(fingerprint);
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, cluster_id TEXT NOT NULL, canonical_url TEXT NOT NULL,
+  guid TEXT NOT NULL, seen_at REAL NOT NULL, processed INTEGER NOT NULL DEFAULT 0, feed_url TEXT NOT NULL,
+  fingerprint TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS stories_unprocessed ON stories(processed) WHERE processed = 0;
 CREATE INDEX IF NOT EXISTS stories_seen_at ON stories(seen_at);
 CREATE TABLE IF NOT EXISTS alerts (
@@ -59,6 +71,7 @@ class SqliteStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._ids: IdentityIndex | None = None  # built on first use, from the story table
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -68,6 +81,9 @@ class SqliteStore:
             self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             tables = self._db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+            if tables and version == 3:
+                self._db.executescript(MIGRATE_FROM_3.format(schema=SCHEMA))
+                version = SCHEMA_VERSION
             if tables and version != SCHEMA_VERSION:
                 self._db.close()
                 raise StateError(f"{self.path}: state file has schema version {version}, this newswatch needs "
@@ -98,6 +114,7 @@ class SqliteStore:
         except BaseException:
             with self._lock:
                 self._db.execute("ROLLBACK")
+                self._ids = None  # it may hold rows that are gone now (and whose seq numbers will be reused)
             raise
         with self._lock:
             self._db.execute("COMMIT")
@@ -107,42 +124,56 @@ class SqliteStore:
             return self._db.execute(sql, args)
 
     # --- dedup ---
+    def _identities(self) -> IdentityIndex:
+        """The identity index, brought up to date with the story table (call with the lock held)."""
+        ids = self._ids
+        if ids is None:
+            ids = self._ids = IdentityIndex()
+        cur = self._db.execute("SELECT seq, id, feed_url, guid, canonical_url, fingerprint FROM stories "
+                               "WHERE seq > ? ORDER BY seq", (ids.upto,))
+        while rows := cur.fetchmany(10_000):
+            for row in rows:
+                ids.add(*row)
+            if ids.due():
+                oldest = self._db.execute("SELECT min(seq) FROM stories").fetchone()[0]
+                ids.merge(oldest or 0)
+        return ids
+
+    def _rows(self, seqs: set[int]) -> dict[int, tuple[Any, ...]]:
+        """Story rows by seq: (id, feed_url, guid, canonical_url, fingerprint, cluster_id, processed)."""
+        return {r[0]: r[1:] for r in self._in(
+            "SELECT seq, id, feed_url, guid, canonical_url, fingerprint, cluster_id, processed FROM stories "
+            "WHERE seq IN ({})", seqs)}
+
     def story_cluster(self, story_id: str) -> tuple[str, bool] | None:
-        row = self._exec("SELECT cluster_id, processed FROM stories WHERE id = ?", (story_id,)).fetchone()
-        return (row[0], bool(row[1])) if row else None
+        return self.seen_many([Identity(story_id, "", "", "", "")])[0].get("id")
 
     def seen_many(self, items: list[Identity]) -> list[dict[str, tuple[str, bool]]]:
-        # One query per kind of identifier for the whole batch; per (value, feed) the first row by rowid.
+        # The identity index names the newest row for each identity; the rows are read in one query and
+        # compared, field by field, with what was asked (a hash collision or an evicted row is no hit).
         out: list[dict[str, tuple[str, bool]]] = [{} for _ in items]
         if not items:
             return out
-        by_id = {r[0]: (r[1], bool(r[2])) for r in self._in(
-            "SELECT id, cluster_id, processed FROM stories WHERE id IN ({})", {i.story_id for i in items})}
-        firsts = {}
-        for column in ("guid", "canonical_url", "fingerprint"):
-            per_feed: dict[tuple[str, str], tuple[str, bool]] = {}
-            anywhere: dict[str, tuple[int, str]] = {}
-            values = {v for i in items if (v := getattr(i, column))}
-            sql = (f"SELECT {column}, feed_url, cluster_id, processed, min(rowid) FROM stories "  # noqa: S608
-                   f"WHERE {column} IN ({{}}) GROUP BY {column}, feed_url")
-            for value, feed, cid, processed, rowid in self._in(sql, values):
-                per_feed[value, feed] = (cid, bool(processed))
-                if value not in anywhere or rowid < anywhere[value][0]:
-                    anywhere[value] = (rowid, cid)
-            firsts[column] = (per_feed, {v: cid for v, (_, cid) in anywhere.items()})
-        (guids, xguids), (urls, xurls), (fps, _) = firsts["guid"], firsts["canonical_url"], firsts["fingerprint"]
-        for found, i in zip(out, items, strict=True):
-            for kind, hit in (("id", by_id.get(i.story_id)), ("guid", guids.get((i.guid, i.feed_url))),
-                              ("url", urls.get((i.canonical_url, i.feed_url))),
-                              ("fp", fps.get((i.fingerprint, i.feed_url)))):
-                if hit is not None:
-                    found[kind] = hit
-            for kind, cid in (("xurl", xurls.get(i.canonical_url)), ("xguid", xguids.get(i.guid))):
-                if cid is not None:
-                    found[kind] = (cid, False)
+        asked = [identity_keys(*i) for i in items]
+        with self._lock:
+            seqs = self._identities().find([key for keys in asked for _, key in keys])
+        rows = self._rows({q for q in seqs if q})
+        at = 0
+        for found, i, keys in zip(out, items, asked, strict=True):
+            for kind, _ in keys:
+                row = rows.get(seqs[at])
+                at += 1
+                if row is None:
+                    continue
+                sid, feed, guid, url, fp, cid, processed = row
+                same_feed = feed == i.feed_url
+                if {"id": sid == i.story_id, "guid": same_feed and guid == i.guid,
+                        "url": same_feed and url == i.canonical_url, "fp": same_feed and fp == i.fingerprint,
+                        "xurl": url == i.canonical_url, "xguid": guid == i.guid}[kind]:
+                    found[kind] = (cid, bool(processed) and kind not in ("xurl", "xguid"))
         return out
 
-    def _in(self, sql: str, values: set[str]) -> list[Any]:
+    def _in(self, sql: str, values: set[Any]) -> list[Any]:
         """Rows of `sql` with its `IN ({})` filled with `values` (in slices under SQLite's parameter limit)."""
         rows: list[Any] = []
         ordered = sorted(values)
@@ -174,9 +205,12 @@ class SqliteStore:
             self._db.executemany("INSERT OR REPLACE INTO clusters VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
     def assign_many(self, rows: list[Assignment]) -> None:
+        known = self.seen_many([Identity(r.story_id, "", "", "", "") for r in rows])
+        fresh = {r.story_id: r for r, k in zip(reversed(rows), reversed(known), strict=True) if not k}
+        rows = [r for r in rows if fresh.get(r.story_id) is r]  # a story already recorded keeps its first record
         with self._lock:
             self._db.executemany(
-                "INSERT OR IGNORE INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, feed_url, "
+                "INSERT INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, feed_url, "
                 "fingerprint) VALUES (?,?,?,?,?,?,?,?)", rows)
 
     def checkpoint(self) -> None:

@@ -33,7 +33,7 @@ class Seen:
 
     @staticmethod
     def of(found: Mapping[str, tuple[str, bool]]) -> Seen:
-        """From the first stored story matching each kind of lookup (see `Store.seen_many`)."""
+        """From the newest stored story matching each kind of lookup (see `Store.seen_many`)."""
         twin = next((found[k] for k in ("guid", "url", "fp") if k in found), None)
         same = next((found[k][0] for k in ("xurl", "xguid") if k in found), None)
         return Seen(found.get("id"), twin, same)
@@ -73,10 +73,11 @@ class Store(Protocol):
         """(cluster id, processed) of a story seen before, else None."""
 
     def seen_many(self, items: list[Identity]) -> list[dict[str, tuple[str, bool]]]:
-        """For each story, in a few round trips for all: the first stored story (by insertion) matching it, as
-        (cluster id, processed), by kind — `id`: the story itself; `guid`, `url`, `fp`: the same feed's item
+        """For each story, in a few round trips for all: the newest stored story matching it, as (cluster id,
+        processed), by kind — `id`: the story itself; `guid`, `url`, `fp`: the same feed's item
         under that GUID, canonical URL or content fingerprint; `xurl`, `xguid`: any feed's story with that
-        canonical URL or GUID. Empty values match nothing. `Seen.of` reads the answer."""
+        canonical URL or GUID (the newest: when a URL's first cluster has closed, the one it went to next).
+        Empty values match nothing. `Seen.of` reads the answer."""
 
     def recent_clusters(self, since: float) -> list[ClusterRecord]:
         """Clusters whose last member arrived at or after `since`."""

@@ -1,0 +1,142 @@
+"""The SQLite state store's story identities: the in-memory index over the story table, and the move from
+schema version 3 (which kept them in SQLite indexes)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pipeline.state.identities import IdentityIndex, identity_keys
+from pipeline.state.sqlite import SCHEMA_VERSION, SqliteStore
+from pipeline.state.store import Assignment, Identity
+
+FEED = "http://a.example/feed"
+
+
+def row(sid: str, cluster: str, url: str = "", guid: str = "", feed: str = FEED, fp: str = "",
+        seen_at: float = 100.0) -> Assignment:
+    return Assignment(sid, cluster, url, guid, seen_at, False, feed, fp)
+
+
+def ident(sid: str, url: str = "", guid: str = "", feed: str = FEED, fp: str = "") -> Identity:
+    return Identity(sid, feed, guid, url, fp)
+
+
+def test_index_answers_with_the_newest_row_before_and_after_merging() -> None:
+    ids = IdentityIndex(merge_at=4)
+    ids.add(1, "a", FEED, "g", "http://x/1", "")
+    ids.add(2, "b", FEED, "g2", "http://x/1", "")  # same URL, newer row
+    keys = dict(identity_keys("a", FEED, "g", "http://x/1", ""))
+    assert ids.find([keys["id"], keys["xurl"], keys["guid"], 12345]) == [1, 2, 1, 0]
+    assert ids.due()
+    ids.merge()
+    assert not ids.recent and len(ids) == 8  # (id, guid, xguid, url, xurl) each, the URL's two shared
+    assert ids.find([keys["id"], keys["xurl"], keys["guid"], 12345]) == [1, 2, 1, 0]
+    ids.add(3, "c", FEED, "", "http://x/1", "")  # newer again, in the dict beside the array
+    assert ids.find([keys["xurl"]]) == [3]
+    ids.merge(oldest_row=2)  # row 1 evicted: its entries go
+    assert ids.find([keys["id"], keys["guid"], keys["xurl"]]) == [0, 0, 3]
+    assert all(list(k) == sorted(k) for k in ids.keys)
+
+
+def test_seen_many_finds_each_kind_and_checks_the_row(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    store.assign_many([row("s1", "c1", url="http://x/1", guid="g1", fp="f1"),
+                       row("s2", "c2", url="http://x/2", guid="g2", feed="http://b.example/feed")])
+    got = store.seen_many([ident("s1"), ident("new", url="http://x/1"), ident("new", guid="g1", feed="http://other"),
+                           ident("new", fp="f1"), ident("new", fp="f1", feed="http://other"), ident("nothing")])
+    assert got[0] == {"id": ("c1", False)}
+    assert got[1] == {"url": ("c1", False), "xurl": ("c1", False)}
+    assert got[2] == {"xguid": ("c1", False)}  # another feed's item with this GUID: same link, not a twin
+    assert got[3] == {"fp": ("c1", False)}
+    assert got[4] == {} and got[5] == {}  # a fingerprint counts within its feed only
+    # A hit is read back and compared: an index entry naming the wrong row (a hash collision) is no hit.
+    ids = store._identities()
+    ids.recent[dict(identity_keys("s9", "", "", "", ""))["id"]] = ids.recent[dict(identity_keys("s1", "", "", "",
+                                                                                                  ""))["id"]]
+    assert store.story_cluster("s9") is None
+    assert store.story_cluster("s1") == ("c1", False)
+    store.commit_cycle()
+    assert store.story_cluster("s1") == ("c1", True)
+    store.close()
+
+
+def test_the_newest_story_with_a_url_answers_for_it(tmp_path: Path) -> None:
+    """When a URL's first cluster has closed and the URL went on to a new one, later copies go there."""
+    store = SqliteStore(tmp_path / "s.db")
+    store.assign_many([row("s1", "old", url="http://x/1")])
+    store.assign_many([row("s2", "new", url="http://x/1", feed="http://b.example/feed")])
+    assert store.seen_many([ident("s3", url="http://x/1", feed="http://c")])[0] == {"xurl": ("new", False)}
+    store.assign_many([row("s1", "other")])  # a story already recorded keeps its first record
+    assert store.story_cluster("s1") == ("old", False)
+    store.close()
+
+
+def test_another_connection_and_a_rollback(tmp_path: Path) -> None:
+    """The index follows rows written through another connection, and forgets rows of a rolled-back batch
+    (their seq numbers are handed out again)."""
+    store, other = SqliteStore(tmp_path / "s.db"), SqliteStore(tmp_path / "s.db")
+    assert other.story_cluster("s1") is None  # index built (empty)
+    store.assign_many([row("s1", "c1")])
+    assert other.story_cluster("s1") == ("c1", False)
+    with pytest.raises(RuntimeError), store.batch():
+        store.assign_many([row("gone", "c2")])
+        assert store.story_cluster("gone") == ("c2", False)
+        raise RuntimeError("the cycle failed")
+    assert store.story_cluster("gone") is None
+    store.assign_many([row("s2", "c3")])  # takes the rolled-back row's seq
+    assert store.story_cluster("s2") == ("c3", False) and store.story_cluster("gone") is None
+    assert other.story_cluster("s2") == ("c3", False)
+    store.close()
+    other.close()
+
+
+def test_evicted_stories_are_forgotten(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    store.assign_many([row("old", "c1", url="http://x/1", seen_at=10.0), row("new", "c2", seen_at=500.0)])
+    store.commit_cycle()
+    assert store.story_cluster("old") == ("c1", True)
+    assert store.gc(now=600.0, cluster_window=10**9, seen_retention=300.0) == 1
+    assert store.story_cluster("old") is None and store.seen_many([ident("x", url="http://x/1")]) == [{}]
+    ids = store._identities()
+    ids.merge(oldest_row=store._db.execute("SELECT min(seq) FROM stories").fetchone()[0])
+    assert len(ids) == 1  # only the new story's id is left
+    store.close()
+
+
+V3_STORIES = """
+CREATE TABLE stories (
+  id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, canonical_url TEXT NOT NULL, guid TEXT NOT NULL,
+  seen_at REAL NOT NULL, processed INTEGER NOT NULL DEFAULT 0, feed_url TEXT NOT NULL, fingerprint TEXT NOT NULL);
+CREATE INDEX stories_url ON stories(canonical_url);
+CREATE INDEX stories_guid ON stories(guid);
+CREATE INDEX stories_fp ON stories(fingerprint);
+CREATE INDEX stories_unprocessed ON stories(processed) WHERE processed = 0;
+CREATE INDEX stories_seen_at ON stories(seen_at);
+CREATE TABLE feeds (url TEXT PRIMARY KEY, state TEXT NOT NULL, next_due REAL NOT NULL);
+PRAGMA user_version = 3;
+"""
+
+
+def test_a_version_3_state_file_is_moved_over(tmp_path: Path) -> None:
+    """A state file of the previous version keeps its stories (order, processed flags) and opens as the new one."""
+    path = tmp_path / "v3.db"
+    db = sqlite3.connect(path)
+    db.executescript(V3_STORIES)
+    db.executemany("INSERT INTO stories VALUES (?,?,?,?,?,?,?,?)",
+                   [("s1", "c1", "http://x/1", "g1", 10.0, 1, FEED, "f1"), ("s2", "c2", "http://x/1", "", 20.0, 0,
+                                                                              "http://b", "")])
+    db.commit()
+    db.close()
+    store = SqliteStore(path)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert store._db.execute("SELECT seq, id FROM stories ORDER BY seq").fetchall() == [(1, "s1"), (2, "s2")]
+    names = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'stories'")}
+    assert names == {"stories", "stories_unprocessed", "stories_seen_at"}
+    assert store.story_cluster("s1") == ("c1", True)
+    assert store.seen_many([ident("s3", url="http://x/1", feed="http://c")])[0] == {"xurl": ("c2", False)}
+    assert store.seen_many([ident("s3", guid="g1")])[0] == {"guid": ("c1", True), "xguid": ("c1", False)}
+    store.close()
+    SqliteStore(path).close()  # and opens again as version 4
