@@ -28,7 +28,7 @@ from pipeline.state.store import Assignment, Identity, Seen, Store
 DEFAULT_WINDOW = 72 * 3600.0
 DEFAULT_SEEN_RETENTION = 30 * 86400.0
 # Where a chunk's time goes: texts normalized; identities looked up in the store; signature keys computed and
-# looked up; each story decided (candidates read back and verified); the chunk's writes.
+# looked up; candidates read back (in one query for the chunk) and each story decided; the chunk's writes.
 PHASES = ("normalize", "store reads", "keys+lookup", "decide", "writes")
 
 
@@ -150,9 +150,11 @@ def cluster_ref(cluster_id: str) -> int:
 @dataclass(slots=True)
 class _Pending:
     """A chunk's writes, held until its end (then written with one statement each), and what the chunk's later
-    stories must see of them: the identities it recorded, its clusters, its new signature keys."""
+    stories must see of them: the identities it recorded, its clusters, its new signature keys. Also the
+    clusters the chunk read from the store (most in one query before its first story)."""
 
     clusters: dict[str, ClusterRecord] = field(default_factory=dict)
+    stored: dict[str, ClusterRecord | None] = field(default_factory=dict)  # read from the store (None: gone)
     rows: list[Assignment] = field(default_factory=list)
     found: dict[tuple[str, str, str], tuple[str, bool]] = field(default_factory=dict)
     keys: dict[int, list[int]] = field(default_factory=dict)
@@ -259,8 +261,7 @@ class Deduper:
             refs = np.array([cluster_ref(c.id) for c in part], dtype=np.uint64)
             self.index.add_many(refs[sig.owner], sig.keys)
 
-    def _candidates(self, hits: list[tuple[int, bool]], title_keys: int, lead_keys: int, now: float,
-                    pending: _Pending) -> list[ClusterRecord]:
+    def _candidate_ids(self, hits: list[tuple[int, bool]], title_keys: int, lead_keys: int) -> list[str]:
         """Open clusters sharing two of the story's keys (headline word pairs or lead bigrams), most shared first
         (bounded, no scan); one is enough when the headline, or the lead, has at most 3 keys. One shared key is
         weak evidence: in a big window many unrelated stories share a pair or a bigram ("prime minister"), and
@@ -271,13 +272,14 @@ class Deduper:
         counts = Counter(r for r, _ in hits)
         # A short headline or lead (up to 3 keys): one shared key of it can be a copy.
         one = {r for r, title in hits if (title_keys if title else lead_keys) <= 3}
-        best = [f"c{r:012x}" for r, n in counts.most_common() if n >= 2 or r in one][: self.th.max_candidates]
-        return [c for c in self._clusters(best, pending) if c.last_seen >= now - self.window]
+        return [f"c{r:012x}" for r, n in counts.most_common() if n >= 2 or r in one][: self.th.max_candidates]
 
     def _clusters(self, ids: list[str], pending: _Pending) -> list[ClusterRecord]:
         """These clusters as they stand, the chunk's own changes included, in the order given."""
-        mine = pending.clusters
-        stored = {c.id: c for c in self.store.get_clusters([i for i in ids if i not in mine])}
+        mine, stored = pending.clusters, pending.stored
+        if missing := [i for i in ids if i not in mine and i not in stored]:
+            stored.update(dict.fromkeys(missing))
+            stored.update((c.id, c) for c in self.store.get_clusters(missing))
         return [c for i in ids if (c := mine.get(i) or stored.get(i)) is not None]
 
     def add(self, story: Story) -> ClusteredStory | None:
@@ -317,6 +319,10 @@ class Deduper:
         earlier = _shared_keys(sig)
         t3 = clock()
         pending = _Pending()
+        lead_counts = [bounds[i + 1] - bounds[i] - title_counts[i] for i in range(n)]
+        self._clusters(sorted({cid for i in range(n) for cid in self._candidate_ids(table_hits[i], title_counts[i],
+                                                                                     lead_counts[i])}
+                              | {hit[0] for found in stored for hit in found.values()}), pending)  # read ahead
         founded = [0] * n  # cluster reference of each story that founds one
         out: list[ClusteredStory | None] = []
         for i, story in enumerate(stories):
@@ -329,7 +335,7 @@ class Deduper:
             kinds = _kinds(*idents[i])
             found = {**stored[i], **pending.seen(kinds)}
             result, founded[i] = self._decide(story, texts[i], idents[i], kinds, found, hits + mine if mine else hits,
-                                              title_counts[i], bounds[i + 1] - bounds[i] - title_counts[i], pending)
+                                              title_counts[i], lead_counts[i], pending)
             out.append(result)
         t4 = clock()
         self.store.save_clusters(list(pending.clusters.values()))
@@ -364,7 +370,8 @@ class Deduper:
         if cluster is not None:
             decision = Decision(cluster.id, Reason.SAME_LINK, 100.0)
         else:
-            candidates = self._candidates(hits, title_keys, lead_keys, now, pending)
+            candidates = [c for c in self._clusters(self._candidate_ids(hits, title_keys, lead_keys), pending)
+                          if c.last_seen >= now - self.window]
             decision = decide(title_n, lead_n, candidates, self.th)
             cluster = next((c for c in candidates if c.id == decision.cluster_id), None)
         founded = cluster is None

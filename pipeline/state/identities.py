@@ -10,8 +10,8 @@ newest story row (`seq`) carrying it; the table itself is then only appended to.
 
 The index is a cache of the table, never the truth: it is filled from the rows after the last one it saw
 (`upto`), so it follows what any connection wrote, and every hit is read back and compared with the row
-(a hash collision or a deleted row is a miss). Memory is two 8-byte numbers per identity (about 100 MB for
-a million stories with GUIDs and links); rows deleted by eviction are dropped at the next merge.
+(a hash collision or a deleted row is a miss). Memory is 12 bytes per identity (about 75 MB for a million
+stories with GUIDs and links); rows deleted by eviction are dropped at the next merge.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ import numpy as np
 
 KINDS = ("id", "guid", "url", "fp", "xurl", "xguid")
 _MASK = (1 << 64) - 1
+
+
+def cluster_key(cluster_id: str) -> int:
+    """The key of a cluster id (the cluster table is indexed the same way)."""
+    return hash((6, cluster_id)) & _MASK
 
 
 def identity_keys(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, int]]:
@@ -39,12 +44,12 @@ SHARDS = 16  # the sorted array is kept in parts (by the top bits of the hash), 
 
 
 class IdentityIndex:
-    """Identity hash -> the newest row (`seq`) carrying it; 0 for none."""
+    """Key (an identity's hash) -> the newest row (`seq`) carrying it; 0 for none."""
 
-    def __init__(self, merge_at: int = 200_000) -> None:
+    def __init__(self, merge_at: int = 100_000) -> None:
         empty = np.empty(0, dtype=np.uint64)
         self.keys = [empty] * SHARDS  # per shard: sorted, unique
-        self.rows = [empty.astype(np.int64)] * SHARDS
+        self.rows = [empty.astype(np.uint32)] * SHARDS  # seq numbers: 4 bytes (4 billion stories) are plenty
         self.recent: dict[int, int] = {}  # newer than anything in `keys`
         self.upto = 0  # the last row added
         self._merge_at = merge_at
@@ -56,9 +61,9 @@ class IdentityIndex:
     def nbytes(self) -> int:
         return sum(int(k.nbytes + r.nbytes) for k, r in zip(self.keys, self.rows, strict=True))
 
-    def add(self, seq: int, story_id: str, feed: str, guid: str, url: str, fp: str) -> None:
-        """Row `seq` (greater than every row added before) carries these identities."""
-        for _, key in identity_keys(story_id, feed, guid, url, fp):
+    def add(self, seq: int, keys: list[int]) -> None:
+        """Row `seq` (greater than every row added before) carries these keys."""
+        for key in keys:
             self.recent[key] = seq
         self.upto = seq
 
@@ -68,7 +73,7 @@ class IdentityIndex:
             return []
         wanted = np.array(keys, dtype=np.uint64)
         shard = wanted >> _SHIFT
-        rows = np.zeros(len(keys), dtype=np.int64)
+        rows = np.zeros(len(keys), dtype=np.uint32)
         for s in np.unique(shard).tolist():
             if not len(self.keys[s]):
                 continue
@@ -88,7 +93,7 @@ class IdentityIndex:
     def merge(self, oldest_row: int = 0) -> None:
         """Fold the newest entries into the sorted arrays, dropping entries of rows before `oldest_row` (evicted)."""
         new = np.fromiter(self.recent.keys(), dtype=np.uint64, count=len(self.recent))
-        new_rows = np.fromiter(self.recent.values(), dtype=np.int64, count=len(self.recent))
+        new_rows = np.fromiter(self.recent.values(), dtype=np.uint32, count=len(self.recent))
         self.recent = {}
         order = np.argsort(new)
         new, new_rows = new[order], new_rows[order]

@@ -14,13 +14,15 @@ from typing import Any
 
 from pipeline.model import Alert, ClusterRecord, alert_from_dict, alert_to_dict
 from pipeline.sources.schedule import FeedState
-from pipeline.state.identities import IdentityIndex, identity_keys
+from pipeline.state.identities import IdentityIndex, cluster_key, identity_keys
 from pipeline.state.store import AlertHistory, Assignment, Identity
 
 SCHEMA_VERSION = 4
-# Version 3 kept the story identities in SQLite indexes (now `IdentityIndex`); its rows move over in order.
+# Version 3 indexed story identities and cluster ids in SQLite (now `IdentityIndex`); rows move over in order.
 MIGRATE_FROM_3 = """
 BEGIN;
+DROP INDEX IF EXISTS clusters_last_seen;
+ALTER TABLE clusters RENAME TO clusters_v3;
 DROP INDEX IF EXISTS stories_url; DROP INDEX IF EXISTS stories_guid; DROP INDEX IF EXISTS stories_fp;
 DROP INDEX IF EXISTS stories_unprocessed; DROP INDEX IF EXISTS stories_seen_at;
 ALTER TABLE stories RENAME TO stories_v3;
@@ -28,17 +30,21 @@ ALTER TABLE stories RENAME TO stories_v3;
 INSERT INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, feed_url, fingerprint)
   SELECT id, cluster_id, canonical_url, guid, seen_at, processed, feed_url, fingerprint FROM stories_v3 ORDER BY rowid;
 DROP TABLE stories_v3;
+INSERT INTO clusters ({columns}) SELECT {columns} FROM clusters_v3 ORDER BY rowid;
+DROP TABLE clusters_v3;
 PRAGMA user_version = 4;
 COMMIT;
 """
 AUTOCHECKPOINT_PAGES = 20_000
+CLUSTER_COLUMNS = "id, title, link, norm_title, lead, sources, first_seen, last_seen, size, independent"
 
 
 class StateError(RuntimeError):
     """The state file cannot be used (corrupt, locked, wrong version): a clear error, never a silent reset."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (
-  id TEXT PRIMARY KEY, title TEXT NOT NULL, link TEXT NOT NULL, norm_title TEXT NOT NULL, lead TEXT NOT NULL,
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, title TEXT NOT NULL, link TEXT NOT NULL,
+  norm_title TEXT NOT NULL, lead TEXT NOT NULL,
   sources TEXT NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL, size INTEGER NOT NULL,
   independent TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS clusters_last_seen ON clusters(last_seen);
@@ -71,7 +77,7 @@ class SqliteStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._ids: IdentityIndex | None = None  # built on first use, from the story table
+        self._indexes: dict[str, IdentityIndex] = {}  # per table (stories, clusters): built on first use
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -82,7 +88,7 @@ class SqliteStore:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             tables = self._db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
             if tables and version == 3:
-                self._db.executescript(MIGRATE_FROM_3.format(schema=SCHEMA))
+                self._db.executescript(MIGRATE_FROM_3.format(schema=SCHEMA, columns=CLUSTER_COLUMNS))
                 version = SCHEMA_VERSION
             if tables and version != SCHEMA_VERSION:
                 self._db.close()
@@ -114,7 +120,7 @@ class SqliteStore:
         except BaseException:
             with self._lock:
                 self._db.execute("ROLLBACK")
-                self._ids = None  # it may hold rows that are gone now (and whose seq numbers will be reused)
+                self._indexes.clear()  # they may hold rows that are gone now (and whose seq numbers come again)
             raise
         with self._lock:
             self._db.execute("COMMIT")
@@ -124,20 +130,30 @@ class SqliteStore:
             return self._db.execute(sql, args)
 
     # --- dedup ---
-    def _identities(self) -> IdentityIndex:
-        """The identity index, brought up to date with the story table (call with the lock held)."""
-        ids = self._ids
+    def _index(self, table: str) -> IdentityIndex:
+        """The in-memory index of `stories` (identities) or `clusters` (ids), brought up to date with the rows
+        added since it last looked (by any connection). Call with the lock held."""
+        ids = self._indexes.get(table)
         if ids is None:
-            ids = self._ids = IdentityIndex()
-        cur = self._db.execute("SELECT seq, id, feed_url, guid, canonical_url, fingerprint FROM stories "
-                               "WHERE seq > ? ORDER BY seq", (ids.upto,))
-        while rows := cur.fetchmany(10_000):
-            for row in rows:
-                ids.add(*row)
-            if ids.due():
-                oldest = self._db.execute("SELECT min(seq) FROM stories").fetchone()[0]
-                ids.merge(oldest or 0)
+            ids = self._indexes[table] = IdentityIndex()
+        if table == "stories":
+            cur = self._db.execute("SELECT seq, id, feed_url, guid, canonical_url, fingerprint FROM stories "
+                                   "WHERE seq > ? ORDER BY seq", (ids.upto,))
+            while rows := cur.fetchmany(10_000):
+                for seq, *ident in rows:
+                    ids.add(seq, [k for _, k in identity_keys(*ident)])
+                self._merge_if_due(table, ids)
+        else:
+            cur = self._db.execute("SELECT seq, id FROM clusters WHERE seq > ? ORDER BY seq", (ids.upto,))
+            while rows := cur.fetchmany(10_000):
+                for seq, cid in rows:
+                    ids.add(seq, [cluster_key(cid)])
+                self._merge_if_due(table, ids)
         return ids
+
+    def _merge_if_due(self, table: str, ids: IdentityIndex) -> None:
+        if ids.due():
+            ids.merge(self._db.execute(f"SELECT min(seq) FROM {table}").fetchone()[0] or 0)  # noqa: S608
 
     def _rows(self, seqs: set[int]) -> dict[int, tuple[Any, ...]]:
         """Story rows by seq: (id, feed_url, guid, canonical_url, fingerprint, cluster_id, processed)."""
@@ -156,7 +172,7 @@ class SqliteStore:
             return out
         asked = [identity_keys(*i) for i in items]
         with self._lock:
-            seqs = self._identities().find([key for keys in asked for _, key in keys])
+            seqs = self._index("stories").find([key for keys in asked for _, key in keys])
         rows = self._rows({q for q in seqs if q})
         at = 0
         for found, i, keys in zip(out, items, asked, strict=True):
@@ -183,26 +199,35 @@ class SqliteStore:
         return rows
 
     def recent_clusters(self, since: float) -> list[ClusterRecord]:
-        rows = self._exec("SELECT * FROM clusters WHERE last_seen >= ? ORDER BY first_seen", (since,)).fetchall()
+        rows = self._exec(f"SELECT {CLUSTER_COLUMNS} FROM clusters WHERE last_seen >= ? "  # noqa: S608
+                          "ORDER BY first_seen", (since,)).fetchall()
         return [_cluster(r) for r in rows]
 
     def get_cluster(self, cluster_id: str) -> ClusterRecord | None:
-        row = self._exec("SELECT * FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
-        return _cluster(row) if row else None
+        return next(iter(self.get_clusters([cluster_id])), None)
 
     def get_clusters(self, cluster_ids: list[str]) -> list[ClusterRecord]:
+        # Like story identities, cluster ids are found through the in-memory index, and checked on the row.
         if not cluster_ids:
             return []
-        marks = ",".join("?" * len(cluster_ids))
-        rows = self._exec(f"SELECT * FROM clusters WHERE id IN ({marks})", tuple(cluster_ids)).fetchall()  # noqa: S608
-        by_id = {r[0]: _cluster(r) for r in rows}
-        return [by_id[i] for i in cluster_ids if i in by_id]
+        with self._lock:
+            seqs = self._index("clusters").find([cluster_key(i) for i in cluster_ids])
+        rows = {r[0]: r[1:] for r in self._in(f"SELECT seq, {CLUSTER_COLUMNS} FROM clusters "  # noqa: S608
+                                              "WHERE seq IN ({})", {q for q in seqs if q})}
+        return [_cluster(r) for i, q in zip(cluster_ids, seqs, strict=True) if (r := rows.get(q)) and r[0] == i]
 
     def save_clusters(self, clusters: list[ClusterRecord]) -> None:
+        # A changed cluster is a new row at the end of the table (its old row deleted): appending keeps the
+        # table's pages in order of time, so a busy cycle writes a few recent pages, not one per cluster.
+        latest = list({c.id: c for c in clusters}.values())
         rows = [(c.id, c.title, c.link, c.norm_title, c.lead, json.dumps(c.sources), c.first_seen, c.last_seen,
-                 c.size, json.dumps(c.independent)) for c in clusters]
+                 c.size, json.dumps(c.independent)) for c in latest]
         with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO clusters VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            seqs = self._index("clusters").find([cluster_key(c.id) for c in latest])
+            self._db.executemany("DELETE FROM clusters WHERE seq = ? AND id = ?",
+                                 [(q, c.id) for q, c in zip(seqs, latest, strict=True) if q])
+            self._db.executemany(f"INSERT INTO clusters ({CLUSTER_COLUMNS}) "  # noqa: S608
+                                 "VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
     def assign_many(self, rows: list[Assignment]) -> None:
         known = self.seen_many([Identity(r.story_id, "", "", "", "") for r in rows])

@@ -1,5 +1,5 @@
-"""The SQLite state store's story identities: the in-memory index over the story table, and the move from
-schema version 3 (which kept them in SQLite indexes)."""
+"""The SQLite state store's story identities and cluster ids: the in-memory indexes over the story and cluster
+tables, and the move from schema version 3 (which kept them in SQLite indexes)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.state.identities import IdentityIndex, identity_keys
+from pipeline.model import ClusterRecord
+from pipeline.state.identities import IdentityIndex, cluster_key, identity_keys
 from pipeline.state.sqlite import SCHEMA_VERSION, SqliteStore
 from pipeline.state.store import Assignment, Identity
 
@@ -26,15 +27,15 @@ def ident(sid: str, url: str = "", guid: str = "", feed: str = FEED, fp: str = "
 
 def test_index_answers_with_the_newest_row_before_and_after_merging() -> None:
     ids = IdentityIndex(merge_at=4)
-    ids.add(1, "a", FEED, "g", "http://x/1", "")
-    ids.add(2, "b", FEED, "g2", "http://x/1", "")  # same URL, newer row
+    ids.add(1, [k for _, k in identity_keys("a", FEED, "g", "http://x/1", "")])
+    ids.add(2, [k for _, k in identity_keys("b", FEED, "g2", "http://x/1", "")])  # same URL, newer row
     keys = dict(identity_keys("a", FEED, "g", "http://x/1", ""))
     assert ids.find([keys["id"], keys["xurl"], keys["guid"], 12345]) == [1, 2, 1, 0]
     assert ids.due()
     ids.merge()
     assert not ids.recent and len(ids) == 8  # (id, guid, xguid, url, xurl) each, the URL's two shared
     assert ids.find([keys["id"], keys["xurl"], keys["guid"], 12345]) == [1, 2, 1, 0]
-    ids.add(3, "c", FEED, "", "http://x/1", "")  # newer again, in the dict beside the array
+    ids.add(3, [k for _, k in identity_keys("c", FEED, "", "http://x/1", "")])  # newer, in the dict
     assert ids.find([keys["xurl"]]) == [3]
     ids.merge(oldest_row=2)  # row 1 evicted: its entries go
     assert ids.find([keys["id"], keys["guid"], keys["xurl"]]) == [0, 0, 3]
@@ -53,7 +54,7 @@ def test_seen_many_finds_each_kind_and_checks_the_row(tmp_path: Path) -> None:
     assert got[3] == {"fp": ("c1", False)}
     assert got[4] == {} and got[5] == {}  # a fingerprint counts within its feed only
     # A hit is read back and compared: an index entry naming the wrong row (a hash collision) is no hit.
-    ids = store._identities()
+    ids = store._index("stories")
     ids.recent[dict(identity_keys("s9", "", "", "", ""))["id"]] = ids.recent[dict(identity_keys("s1", "", "", "",
                                                                                                   ""))["id"]]
     assert store.story_cluster("s9") is None
@@ -100,10 +101,41 @@ def test_evicted_stories_are_forgotten(tmp_path: Path) -> None:
     assert store.story_cluster("old") == ("c1", True)
     assert store.gc(now=600.0, cluster_window=10**9, seen_retention=300.0) == 1
     assert store.story_cluster("old") is None and store.seen_many([ident("x", url="http://x/1")]) == [{}]
-    ids = store._identities()
+    ids = store._index("stories")
     ids.merge(oldest_row=store._db.execute("SELECT min(seq) FROM stories").fetchone()[0])
     assert len(ids) == 1  # only the new story's id is left
     store.close()
+
+
+def cluster(cid: str, last_seen: float = 100.0, size: int = 1) -> ClusterRecord:
+    return ClusterRecord(cid, f"Title {cid}", "http://x", f"title {cid}", "", ("A",), 100.0, last_seen, size, ("A",))
+
+
+def test_clusters_are_appended_and_found_by_id(tmp_path: Path) -> None:
+    """A changed cluster is written as a new row at the table's end (the old row goes), found by id through the
+    in-memory index, checked on the row."""
+    store, other = SqliteStore(tmp_path / "s.db"), SqliteStore(tmp_path / "s.db")
+    store.save_clusters([cluster("c1"), cluster("c2")])
+    store.save_clusters([cluster("c1", last_seen=200.0, size=2)])
+    assert store._db.execute("SELECT seq, id, size FROM clusters ORDER BY seq").fetchall() == [(2, "c2", 1),
+                                                                                              (3, "c1", 2)]
+    assert [c.size for c in store.get_clusters(["c1", "nope", "c2"])] == [2, 1]
+    assert other.get_cluster("c1") == cluster("c1", last_seen=200.0, size=2)  # written by another connection
+    assert [c.id for c in store.recent_clusters(150.0)] == ["c1"]
+    ids = store._index("clusters")
+    ids.recent[cluster_key("c9")] = ids.recent[cluster_key("c2")]  # an index entry naming another cluster's row
+    assert store.get_cluster("c9") is None
+    with pytest.raises(RuntimeError), store.batch():
+        store.save_clusters([cluster("c3")])
+        assert store.get_cluster("c3") is not None
+        raise RuntimeError("the cycle failed")
+    assert store.get_cluster("c3") is None
+    store.save_clusters([cluster("c4")])  # takes the rolled-back row's seq
+    assert store.get_cluster("c4") is not None and store.get_cluster("c3") is None
+    assert store.gc(now=1000.0, cluster_window=850.0, seen_retention=10**9) == 2  # c2 and c4 idle since 100
+    assert store.get_clusters(["c1", "c2", "c4"]) == [cluster("c1", last_seen=200.0, size=2)]
+    store.close()
+    other.close()
 
 
 V3_STORIES = """
@@ -115,6 +147,11 @@ CREATE INDEX stories_guid ON stories(guid);
 CREATE INDEX stories_fp ON stories(fingerprint);
 CREATE INDEX stories_unprocessed ON stories(processed) WHERE processed = 0;
 CREATE INDEX stories_seen_at ON stories(seen_at);
+CREATE TABLE clusters (
+  id TEXT PRIMARY KEY, title TEXT NOT NULL, link TEXT NOT NULL, norm_title TEXT NOT NULL, lead TEXT NOT NULL,
+  sources TEXT NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL, size INTEGER NOT NULL,
+  independent TEXT NOT NULL DEFAULT '[]');
+CREATE INDEX clusters_last_seen ON clusters(last_seen);
 CREATE TABLE feeds (url TEXT PRIMARY KEY, state TEXT NOT NULL, next_due REAL NOT NULL);
 PRAGMA user_version = 3;
 """
@@ -128,6 +165,7 @@ def test_a_version_3_state_file_is_moved_over(tmp_path: Path) -> None:
     db.executemany("INSERT INTO stories VALUES (?,?,?,?,?,?,?,?)",
                    [("s1", "c1", "http://x/1", "g1", 10.0, 1, FEED, "f1"), ("s2", "c2", "http://x/1", "", 20.0, 0,
                                                                               "http://b", "")])
+    db.execute("INSERT INTO clusters VALUES ('c2', 'T', 'L', 't', 'l', '[\"A\"]', 1.0, 20.0, 3, '[]')")
     db.commit()
     db.close()
     store = SqliteStore(path)
@@ -135,6 +173,7 @@ def test_a_version_3_state_file_is_moved_over(tmp_path: Path) -> None:
     assert store._db.execute("SELECT seq, id FROM stories ORDER BY seq").fetchall() == [(1, "s1"), (2, "s2")]
     names = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'stories'")}
     assert names == {"stories", "stories_unprocessed", "stories_seen_at"}
+    assert store.get_cluster("c2") == ClusterRecord("c2", "T", "L", "t", "l", ("A",), 1.0, 20.0, 3, ())
     assert store.story_cluster("s1") == ("c1", True)
     assert store.seen_many([ident("s3", url="http://x/1", feed="http://c")])[0] == {"xurl": ("c2", False)}
     assert store.seen_many([ident("s3", guid="g1")])[0] == {"guid": ("c1", True), "xguid": ("c1", False)}
