@@ -81,7 +81,9 @@ def _strip_edges(text: str, start_only: bool = False) -> str:
 def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None) -> str:
     """Remove aggregator chrome, photo credits, datelines, bylines and agency credits (plus the user's own
     `extra` patterns); keeps the article text."""
-    text = _strip_edges(" ".join(text.translate(_QUOTES).split()))  # first: "(AFP)" in a dateline is the dateline's
+    if not text.isascii():  # typographic quotes and dashes (none in ASCII text; translate is slow even then)
+        text = text.translate(_QUOTES)
+    text = _strip_edges(" ".join(text.split()))  # first: "(AFP)" in a dateline is the dateline's
     low = text.lower()
     if len(low) == len(text):  # spans found in the lower-cased text are the same spans of the text
         pieces: list[str] = []

@@ -200,8 +200,9 @@ class SqliteStore:
 
     def recent_clusters(self, since: float) -> list[ClusterRecord]:
         rows = self._exec(f"SELECT {CLUSTER_COLUMNS} FROM clusters WHERE last_seen >= ? "  # noqa: S608
-                          "ORDER BY first_seen", (since,)).fetchall()
-        return [_cluster(r) for r in rows]
+                          "ORDER BY seq", (since,)).fetchall()
+        newest = {r[0]: r for r in rows}  # a cluster's last row is its current state
+        return sorted((_cluster(r) for r in newest.values()), key=lambda c: c.first_seen)
 
     def get_cluster(self, cluster_id: str) -> ClusterRecord | None:
         return next(iter(self.get_clusters([cluster_id])), None)
@@ -217,15 +218,12 @@ class SqliteStore:
         return [_cluster(r) for i, q in zip(cluster_ids, seqs, strict=True) if (r := rows.get(q)) and r[0] == i]
 
     def save_clusters(self, clusters: list[ClusterRecord]) -> None:
-        # A changed cluster is a new row at the end of the table (its old row deleted): appending keeps the
-        # table's pages in order of time, so a busy cycle writes a few recent pages, not one per cluster.
-        latest = list({c.id: c for c in clusters}.values())
+        # A changed cluster is a new row at the end of the table; the index points at it, and its older rows
+        # (their `last_seen` earlier) go with eviction. Only appending keeps the table's and the `last_seen`
+        # index's pages in order of time: a busy cycle writes a few recent pages, not one per cluster.
         rows = [(c.id, c.title, c.link, c.norm_title, c.lead, json.dumps(c.sources), c.first_seen, c.last_seen,
-                 c.size, json.dumps(c.independent)) for c in latest]
+                 c.size, json.dumps(c.independent)) for c in clusters]
         with self._lock:
-            seqs = self._index("clusters").find([cluster_key(c.id) for c in latest])
-            self._db.executemany("DELETE FROM clusters WHERE seq = ? AND id = ?",
-                                 [(q, c.id) for q, c in zip(seqs, latest, strict=True) if q])
             self._db.executemany(f"INSERT INTO clusters ({CLUSTER_COLUMNS}) "  # noqa: S608
                                  "VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 

@@ -120,7 +120,8 @@ class Store(Protocol):
         once a cycle's alerts are sent, so that copying is not on the way from a story to its alert."""
 
     def gc(self, now: float, cluster_window: float, seen_retention: float) -> int:
-        """Delete clusters idle longer than `cluster_window` and story ids older than `seen_retention`."""
+        """Delete clusters idle longer than `cluster_window` and story ids older than `seen_retention`; returns
+        the number of rows deleted (a store may count superseded versions of a cluster)."""
 
     # --- alerts: the outbox ledger ---
     def alert_history(self, rule_id: str, cluster_id: str) -> AlertHistory: ...

@@ -112,16 +112,17 @@ def cluster(cid: str, last_seen: float = 100.0, size: int = 1) -> ClusterRecord:
 
 
 def test_clusters_are_appended_and_found_by_id(tmp_path: Path) -> None:
-    """A changed cluster is written as a new row at the table's end (the old row goes), found by id through the
-    in-memory index, checked on the row."""
+    """A changed cluster is written as a new row at the table's end (its older rows age out), found by id through
+    the in-memory index, checked on the row."""
     store, other = SqliteStore(tmp_path / "s.db"), SqliteStore(tmp_path / "s.db")
     store.save_clusters([cluster("c1"), cluster("c2")])
     store.save_clusters([cluster("c1", last_seen=200.0, size=2)])
-    assert store._db.execute("SELECT seq, id, size FROM clusters ORDER BY seq").fetchall() == [(2, "c2", 1),
-                                                                                              (3, "c1", 2)]
+    assert store._db.execute("SELECT seq, id, size FROM clusters").fetchall() == [(1, "c1", 1), (2, "c2", 1),
+                                                                                  (3, "c1", 2)]
     assert [c.size for c in store.get_clusters(["c1", "nope", "c2"])] == [2, 1]
     assert other.get_cluster("c1") == cluster("c1", last_seen=200.0, size=2)  # written by another connection
-    assert [c.id for c in store.recent_clusters(150.0)] == ["c1"]
+    assert [(c.id, c.size) for c in store.recent_clusters(150.0)] == [("c1", 2)]
+    assert [(c.id, c.size) for c in store.recent_clusters(0.0)] == [("c1", 2), ("c2", 1)]  # current states only
     ids = store._index("clusters")
     ids.recent[cluster_key("c9")] = ids.recent[cluster_key("c2")]  # an index entry naming another cluster's row
     assert store.get_cluster("c9") is None
@@ -132,7 +133,7 @@ def test_clusters_are_appended_and_found_by_id(tmp_path: Path) -> None:
     assert store.get_cluster("c3") is None
     store.save_clusters([cluster("c4")])  # takes the rolled-back row's seq
     assert store.get_cluster("c4") is not None and store.get_cluster("c3") is None
-    assert store.gc(now=1000.0, cluster_window=850.0, seen_retention=10**9) == 2  # c2 and c4 idle since 100
+    assert store.gc(now=1000.0, cluster_window=850.0, seen_retention=10**9) == 3  # c2, c4, c1's first row
     assert store.get_clusters(["c1", "c2", "c4"]) == [cluster("c1", last_seen=200.0, size=2)]
     store.close()
     other.close()
