@@ -36,18 +36,19 @@ def test_eval_dedup_smoke() -> None:
 
 
 def test_bench_dedup_smoke() -> None:
-    """bench_dedup.py measures its rows at a tiny window and prints its tables (rates, then where the time
-    goes); every syndicated copy is found and no new story is merged."""
+    """bench_dedup.py measures its rows at a tiny window and prints its tables (rates, where the time goes, the
+    restart); every syndicated copy is found, no new story is merged, and the copy after the restart is found."""
     res = subprocess.run([sys.executable, str(BENCH / "bench_dedup.py"), "--windows", "500", "--measure", "60",
                           "--naive-max", "500"], capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     rows = [line for line in res.stdout.splitlines() if line.strip().startswith("500")]
     names = ("newswatch Deduper", "counting the checkpoint", "naive pairwise token_set_ratio")
-    assert len(rows) == 4 and all(name in row for name, row in zip(names, rows, strict=False))
+    assert len(rows) == 5 and all(name in row for name, row in zip(names, rows, strict=False))
     # columns of the Deduper row: ... stories/s, copies found, wrong merges, peak RSS
     assert rows[0].split()[-3:-1] == ["1.000", "0"], rows[0]
     phases = [float(x) for x in rows[3].split()[1:]]  # where the time goes: 7 columns and the total
     assert len(phases) == 8 and all(x >= 0 for x in phases) and phases[-1] > 0, rows[3]
+    assert rows[4].split()[2:] == ["yes"] and float(rows[4].split()[1]) > 0, rows[4]  # the restart
 
 
 def test_bench_rules_smoke() -> None:

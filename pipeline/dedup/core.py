@@ -254,11 +254,9 @@ class Deduper:
         if self._warm:
             return
         self._warm = True
-        clusters = self.store.recent_clusters(now - self.window)
-        for start in range(0, len(clusters), 10_000):
-            part = clusters[start : start + 10_000]
-            sig = self.signatures([(c.norm_title, c.lead) for c in part])
-            refs = np.array([cluster_ref(c.id) for c in part], dtype=np.uint64)
+        for part in self.store.cluster_texts(now - self.window):
+            sig = self.signatures([(title, text) for _, title, text in part])
+            refs = np.array([cluster_ref(cid) for cid, _, _ in part], dtype=np.uint64)
             self.index.add_many(refs[sig.owner], sig.keys)
 
     def _candidate_ids(self, hits: list[tuple[int, bool]], title_keys: int, lead_keys: int) -> list[str]:

@@ -198,11 +198,12 @@ class SqliteStore:
             rows += self._exec(sql.format(",".join("?" * len(part))), tuple(part)).fetchall()
         return rows
 
-    def recent_clusters(self, since: float) -> list[ClusterRecord]:
-        rows = self._exec(f"SELECT {CLUSTER_COLUMNS} FROM clusters WHERE last_seen >= ? "  # noqa: S608
-                          "ORDER BY seq", (since,)).fetchall()
-        newest = {r[0]: r for r in rows}  # a cluster's last row is its current state
-        return sorted((_cluster(r) for r in newest.values()), key=lambda c: c.first_seen)
+    def cluster_texts(self, since: float, page: int = 10_000) -> Iterator[list[tuple[str, str, str]]]:
+        last = 0
+        while rows := self._exec("SELECT seq, id, norm_title, lead FROM clusters WHERE seq > ? AND last_seen >= ? "
+                                 "ORDER BY seq LIMIT ?", (last, since, page)).fetchall():
+            last = rows[-1][0]
+            yield [(cid, title, text) for _, cid, title, text in rows]
 
     def get_cluster(self, cluster_id: str) -> ClusterRecord | None:
         return next(iter(self.get_clusters([cluster_id])), None)
@@ -397,6 +398,7 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._indexes.clear()  # their memory goes with the connection
 
 
 def _cluster(r: Any) -> ClusterRecord:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
@@ -79,8 +79,10 @@ class Store(Protocol):
         canonical URL or GUID (the newest: when a URL's first cluster has closed, the one it went to next).
         Empty values match nothing. `Seen.of` reads the answer."""
 
-    def recent_clusters(self, since: float) -> list[ClusterRecord]:
-        """Clusters whose last member arrived at or after `since`."""
+    def cluster_texts(self, since: float, page: int = 10_000) -> Iterator[list[tuple[str, str, str]]]:
+        """(id, normalized headline, lead) of the clusters changed at or after `since`, oldest change first, `page`
+        at a time (so a cold start does not hold a million clusters at once). A cluster changed more than once
+        may come once per stored state: the caller indexes texts, where an older lead does no harm."""
 
     def get_cluster(self, cluster_id: str) -> ClusterRecord | None: ...
 

@@ -12,7 +12,8 @@ copies of window stories (headline reworded, boilerplate and a dateline added), 
 the share of those copies put into their original's cluster, "wrong merges" the number of new stories merged
 into some cluster (both must hold at every window size, or a speed-up is bought with quality). Rows:
 
-- "newswatch Deduper": the production path (pipeline.dedup.core.Deduper with its SQLite state file);
+- "newswatch Deduper": the production path (pipeline.dedup.core.Deduper with its SQLite state file), and the
+  same counting the checkpoint after the cycle;
 - "naive pairwise": rapidfuzz.process.extractOne(token_set_ratio) of each headline against every open one
   (only up to --naive-max, beyond that it would not finish).
 
@@ -21,12 +22,16 @@ window's stories are generated on demand, so it is the deduper's memory plus the
 production path's time went, in microseconds per story (`Deduper.timings`: normalize; store reads of the
 chunk's identities; signature keys and table lookup; deciding each story, candidate reads and verification
 included; the chunk's writes), and the checkpoint that follows the cycle (the worker runs it after the
-cycle's alerts are sent, so it is not counted in stories/s; its wall and CPU time are shown).
+cycle's alerts are sent, so it is not counted in stories/s; its wall and CPU time are shown). Last, a
+restart: the state file reopened by a new store and Deduper (the old ones gone), and the time to their first
+story, a copy of a window story, which pays for rebuilding the in-memory identity index and key table from
+the file (and must still find its original).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import random
 import resource
@@ -57,7 +62,7 @@ def story_at(i: int, vocab: list[str]) -> tuple[str, str]:
 
 
 def story_id(kind: str, i: int) -> str:
-    """Ids, links and GUIDs as feeds give them (random-looking, one per outlet's copy), so the state's indexes
+    """Ids, links and GUIDs as feeds give them (random-looking, one per outlet's copy), so the state's lookups
     are exercised as in production rather than with sequential keys."""
     return hashlib.sha1(f"{kind}{i}".encode(), usedforsecurity=False).hexdigest()[:16]
 
@@ -76,6 +81,7 @@ def syndicate(title: str, lead: str, rng: random.Random) -> tuple[str, str]:
 
 Row = tuple[str, float, float | None, int | None]
 PHASES: dict[int, dict[str, float]] = {}  # window -> phase -> microseconds per story
+RESTART: dict[int, tuple[float, bool]] = {}  # window -> (seconds to the first story after a restart, copy found)
 
 
 def run(window: int, measure: int, naive_max: int) -> list[Row]:
@@ -126,6 +132,18 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
         with_checkpoint = 1 / (1 / rate + PHASES[window]["checkpoint*"] / 1e6)
         rows.append(("  the same, counting the checkpoint after it", with_checkpoint, None, None))
         store.close()
+        del d, outs, store  # a restart: the worker's memory goes, the state file stays
+        gc.collect()
+        again = SqliteStore(Path(tmp) / "s.db")
+        t0 = time.perf_counter()
+        with again.batch():  # the first story after the restart pays for rebuilding the in-memory indexes
+            copy = make_story(*syndicate(*story_at(window // 2, vocab), rng), "outletz", sid=story_id("r", 0),
+                              link=link("r", 0), guid=link("r", 0), fetched=3.0, published=3.0)
+            first = Deduper(again, window=10**9, capacity=max(window, 250_000)).add(copy)
+        took = time.perf_counter() - t0
+        assert first is not None
+        RESTART[window] = (took, first.cluster.id == again.story_cluster(story_id("w", window // 2))[0])  # type: ignore[index]
+        again.close()
     if window <= naive_max:
         titles = [norm_title(story_at(i, vocab)[0]) for i in range(window)]
         t0 = time.perf_counter()
@@ -157,6 +175,10 @@ def main() -> int:
         print(f"{w:>9}  " + "".join(f"{per[p]:>16.1f}" for p in phases) + f"{timed:>16.1f}")
     print("* after the timed cycle, as the worker runs it once the cycle's alerts are sent (not in stories/s);\n"
           "  total: the timed phases (stories/s also includes the cycle's commit)")
+    print("\nrestart: the state file reopened by a new store and Deduper; their first story, a copy of a window story")
+    print(f"{'window':>9}  {'seconds':>10} {'copy found':>11}")
+    for w, (took, hit) in RESTART.items():
+        print(f"{w:>9}  {took:>10.2f} {'yes' if hit else 'NO':>11}")
     return 0
 
 

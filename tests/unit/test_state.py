@@ -121,8 +121,8 @@ def test_clusters_are_appended_and_found_by_id(tmp_path: Path) -> None:
                                                                                   (3, "c1", 2)]
     assert [c.size for c in store.get_clusters(["c1", "nope", "c2"])] == [2, 1]
     assert other.get_cluster("c1") == cluster("c1", last_seen=200.0, size=2)  # written by another connection
-    assert [(c.id, c.size) for c in store.recent_clusters(150.0)] == [("c1", 2)]
-    assert [(c.id, c.size) for c in store.recent_clusters(0.0)] == [("c1", 2), ("c2", 1)]  # current states only
+    assert [[cid for cid, _, _ in page] for page in store.cluster_texts(150.0)] == [["c1"]]
+    assert [[cid for cid, _, _ in page] for page in store.cluster_texts(0.0, page=2)] == [["c1", "c2"], ["c1"]]
     ids = store._index("clusters")
     ids.recent[cluster_key("c9")] = ids.recent[cluster_key("c2")]  # an index entry naming another cluster's row
     assert store.get_cluster("c9") is None
