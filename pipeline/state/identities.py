@@ -49,7 +49,7 @@ class IdentityIndex:
     def __init__(self, merge_at: int = 100_000) -> None:
         empty = np.empty(0, dtype=np.uint64)
         self.keys = [empty] * SHARDS  # per shard: sorted, unique
-        self.rows = [empty.astype(np.uint32)] * SHARDS  # seq numbers: 4 bytes (4 billion stories) are plenty
+        self.rows = [empty.astype(np.uint32)] * SHARDS  # seq numbers: 4 bytes, 8 past 4 billion rows
         self.recent: dict[int, int] = {}  # newer than anything in `keys`
         self.upto = 0  # the last row added
         self._merge_at = merge_at
@@ -73,7 +73,7 @@ class IdentityIndex:
             return []
         wanted = np.array(keys, dtype=np.uint64)
         shard = wanted >> _SHIFT
-        rows = np.zeros(len(keys), dtype=np.uint32)
+        rows = np.zeros(len(keys), dtype=self.rows[0].dtype)
         for s in np.unique(shard).tolist():
             if not len(self.keys[s]):
                 continue
@@ -93,7 +93,9 @@ class IdentityIndex:
     def merge(self, oldest_row: int = 0) -> None:
         """Fold the newest entries into the sorted arrays, dropping entries of rows before `oldest_row` (evicted)."""
         new = np.fromiter(self.recent.keys(), dtype=np.uint64, count=len(self.recent))
-        new_rows = np.fromiter(self.recent.values(), dtype=np.uint32, count=len(self.recent))
+        if self.upto >= 1 << 32 and self.rows[0].dtype == np.uint32:
+            self.rows = [r.astype(np.uint64) for r in self.rows]
+        new_rows = np.fromiter(self.recent.values(), dtype=self.rows[0].dtype, count=len(self.recent))
         self.recent = {}
         order = np.argsort(new)
         new, new_rows = new[order], new_rows[order]

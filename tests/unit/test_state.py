@@ -42,6 +42,16 @@ def test_index_answers_with_the_newest_row_before_and_after_merging() -> None:
     assert all(list(k) == sorted(k) for k in ids.keys)
 
 
+def test_index_rows_past_four_billion() -> None:
+    """Seq numbers are kept in 4 bytes until a row number needs 8 (AUTOINCREMENT never reuses one)."""
+    ids = IdentityIndex()
+    ids.add(7, [1])
+    ids.merge()
+    ids.add(5_000_000_000, [2])
+    ids.merge()
+    assert ids.find([1, 2, 3]) == [7, 5_000_000_000, 0]
+
+
 def test_seen_many_finds_each_kind_and_checks_the_row(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
     store.assign_many([row("s1", "c1", url="http://x/1", guid="g1", fp="f1"),
