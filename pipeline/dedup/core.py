@@ -318,13 +318,13 @@ class Deduper:
         t3 = clock()
         pending = _Pending()
         lead_counts = [bounds[i + 1] - bounds[i] - title_counts[i] for i in range(n)]
-        self._clusters(sorted({cid for i in range(n) for cid in self._candidate_ids(table_hits[i], title_counts[i],
-                                                                                     lead_counts[i])}
-                              | {hit[0] for found in stored for hit in found.values()}), pending)  # read ahead
+        candidates = [self._candidate_ids(table_hits[i], title_counts[i], lead_counts[i]) for i in range(n)]
+        # Read ahead, in one query: the clusters the chunk's stories may join (candidates, same links, replays).
+        wanted = {cid for ids in candidates for cid in ids} | {hit[0] for found in stored for hit in found.values()}
+        self._clusters(sorted(wanted), pending)
         founded = [0] * n  # cluster reference of each story that founds one
         out: list[ClusteredStory | None] = []
         for i, story in enumerate(stories):
-            hits = table_hits[i]
             # Clusters founded earlier in this chunk are not in the table yet: hits through shared keys.
             mine = [(founded[j], title) for j, title in earlier.get(i, ()) if founded[j]]
             if pending.keys:  # leads re-indexed in this chunk
@@ -332,8 +332,9 @@ class Deduper:
                 mine += [(r, j < nt) for j, k in enumerate(keys) for r in pending.keys.get(k, ())]
             kinds = _kinds(*idents[i])
             found = {**stored[i], **pending.seen(kinds)}
-            result, founded[i] = self._decide(story, texts[i], idents[i], kinds, found, hits + mine if mine else hits,
-                                              title_counts[i], lead_counts[i], pending)
+            if mine:
+                candidates[i] = self._candidate_ids(table_hits[i] + mine, title_counts[i], lead_counts[i])
+            result, founded[i] = self._decide(story, texts[i], idents[i], kinds, found, candidates[i], pending)
             out.append(result)
         t4 = clock()
         self.store.save_clusters(list(pending.clusters.values()))
@@ -349,7 +350,7 @@ class Deduper:
         return out
 
     def _decide(self, story: Story, text: tuple[str, str], ident: Identity, kinds: list[tuple[str, str, str]],
-                found: dict[str, tuple[str, bool]], hits: list[tuple[int, bool]], title_keys: int, lead_keys: int,
+                found: dict[str, tuple[str, bool]], candidate_ids: list[str],
                 pending: _Pending) -> tuple[ClusteredStory | None, int]:
         """One story against the store and the chunk so far; its writes go to `pending`. Returns the result
         and the reference of the cluster it founded (0: none)."""
@@ -368,8 +369,7 @@ class Deduper:
         if cluster is not None:
             decision = Decision(cluster.id, Reason.SAME_LINK, 100.0)
         else:
-            candidates = [c for c in self._clusters(self._candidate_ids(hits, title_keys, lead_keys), pending)
-                          if c.last_seen >= now - self.window]
+            candidates = [c for c in self._clusters(candidate_ids, pending) if c.last_seen >= now - self.window]
             decision = decide(title_n, lead_n, candidates, self.th)
             cluster = next((c for c in candidates if c.id == decision.cluster_id), None)
         founded = cluster is None
