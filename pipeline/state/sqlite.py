@@ -36,6 +36,7 @@ PRAGMA user_version = 4;
 COMMIT;
 """
 AUTOCHECKPOINT_PAGES = 20_000
+WAL_KEEP_BYTES = 64 << 20  # a log grown bigger by a busy cycle is cut back to this once checkpointed
 CLUSTER_COLUMNS = "id, title, link, norm_title, lead, sources, first_seen, last_seen, size, independent"
 
 
@@ -85,6 +86,7 @@ class SqliteStore:
             # The worker checkpoints after each cycle (`checkpoint`); this is only the backstop (80 MiB of log)
             # for other writers. The default (1,000 pages) checkpointed inside nearly every busy cycle's commit.
             self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             tables = self._db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
             if tables and version == 3:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.model import ClusterRecord
+from pipeline.state import sqlite as sqlite_store
 from pipeline.state.identities import IdentityIndex, cluster_key, identity_keys
 from pipeline.state.sqlite import SCHEMA_VERSION, SqliteStore
 from pipeline.state.store import Assignment, Identity
@@ -190,3 +191,18 @@ def test_a_version_3_state_file_is_moved_over(tmp_path: Path) -> None:
     assert store.seen_many([ident("s3", guid="g1")])[0] == {"guid": ("c1", True), "xguid": ("c1", False)}
     store.close()
     SqliteStore(path).close()  # and opens again as version 4
+
+
+def test_a_big_cycle_does_not_leave_a_big_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The write-ahead log grown by a busy cycle is cut back once checkpointed (it used to keep its largest
+    size until the last connection closed)."""
+    monkeypatch.setattr(sqlite_store, "WAL_KEEP_BYTES", 100_000)
+    store = SqliteStore(tmp_path / "s.db")
+    with store.batch():
+        store.assign_many([row(f"s{i}", "c" * 200, url=f"http://x/{i}" * 5) for i in range(5000)])
+    wal = tmp_path / "s.db-wal"
+    assert wal.stat().st_size > 1_000_000
+    store.checkpoint()
+    store.assign_many([row("next", "c1")])  # the next write starts the log over, truncated to the limit
+    assert wal.stat().st_size <= 100_000
+    store.close()
