@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -66,8 +67,39 @@ CREATE TABLE IF NOT EXISTS silences (
   created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS feeds (url TEXT PRIMARY KEY, state TEXT NOT NULL, next_due REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS feeds_next_due ON feeds(next_due);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('state_id', lower(hex(randomblob(8))));
 CREATE TABLE IF NOT EXISTS feeds_staged (url TEXT PRIMARY KEY, state TEXT NOT NULL, next_due REAL NOT NULL);
 """
+
+
+class _Shared:
+    """The in-memory indexes of one state file (per table: `stories`, `clusters`), shared by the stores of this
+    process that open it: the worker opens a store per stage and cycle, and rebuilding the indexes each time
+    would cost seconds at a million stories. Their own lock guards them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.indexes: dict[str, IdentityIndex] = {}
+
+
+_SHARED: dict[tuple[str, str], _Shared] = {}  # (real path, state id) -> indexes; one state file at a time
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_for(path: str, state_id: str) -> _Shared:
+    with _SHARED_LOCK:
+        key = (os.path.realpath(path), state_id)  # a new file at the same path has a new id
+        if key not in _SHARED:
+            _SHARED.clear()  # a worker uses one state file; stores still open on another keep theirs
+            _SHARED[key] = _Shared()
+        return _SHARED[key]
+
+
+def forget_indexes() -> None:
+    """Drop the indexes this process keeps (as a restart does: the next store rebuilds them from the file)."""
+    with _SHARED_LOCK:
+        _SHARED.clear()
 
 
 class SqliteStore:
@@ -78,7 +110,6 @@ class SqliteStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._indexes: dict[str, IdentityIndex] = {}  # per table (stories, clusters): built on first use
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -98,6 +129,7 @@ class SqliteStore:
                                  f"{SCHEMA_VERSION}; move the file aside to start fresh")
             self._db.executescript(SCHEMA)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            state_id = self._db.execute("SELECT value FROM meta WHERE key = 'state_id'").fetchone()[0]
         except sqlite3.OperationalError as e:
             if "locked" in str(e):
                 raise StateError(f"{self.path}: state file is locked by another process ({e}, waited {timeout:g} "
@@ -108,6 +140,8 @@ class SqliteStore:
         except sqlite3.DatabaseError as e:
             raise StateError(f"{self.path}: not a newswatch state file, or corrupt ({e}). newswatch never resets "
                              "state by itself: move the file aside (keep it for inspection) to start fresh") from e
+
+        self._shared = _shared_for(self.path, state_id)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -122,7 +156,8 @@ class SqliteStore:
         except BaseException:
             with self._lock:
                 self._db.execute("ROLLBACK")
-                self._indexes.clear()  # they may hold rows that are gone now (and whose seq numbers come again)
+                with self._shared.lock:  # they may hold rows that are gone now (whose seq numbers come again)
+                    self._shared.indexes.clear()
             raise
         with self._lock:
             self._db.execute("COMMIT")
@@ -132,12 +167,17 @@ class SqliteStore:
             return self._db.execute(sql, args)
 
     # --- dedup ---
+    def _find(self, table: str, keys: list[int]) -> list[int]:
+        """The newest row of `table` carrying each key (0: none), from its index brought up to date."""
+        with self._lock, self._shared.lock:
+            return self._index(table).find(keys)
+
     def _index(self, table: str) -> IdentityIndex:
         """The in-memory index of `stories` (identities) or `clusters` (ids), brought up to date with the rows
-        added since it last looked (by any connection). Call with the lock held."""
-        ids = self._indexes.get(table)
+        added since it last looked (by any connection). Call with both locks held."""
+        ids = self._shared.indexes.get(table)
         if ids is None:
-            ids = self._indexes[table] = IdentityIndex()
+            ids = self._shared.indexes[table] = IdentityIndex()
         if table == "stories":
             cur = self._db.execute("SELECT seq, id, feed_url, guid, canonical_url, fingerprint FROM stories "
                                    "WHERE seq > ? ORDER BY seq", (ids.upto,))
@@ -173,8 +213,7 @@ class SqliteStore:
         if not items:
             return out
         asked = [identity_keys(*i) for i in items]
-        with self._lock:
-            seqs = self._index("stories").find([key for keys in asked for _, key in keys])
+        seqs = self._find("stories", [key for keys in asked for _, key in keys])
         rows = self._rows({q for q in seqs if q})
         at = 0
         for found, i, keys in zip(out, items, asked, strict=True):
@@ -214,8 +253,7 @@ class SqliteStore:
         # Like story identities, cluster ids are found through the in-memory index, and checked on the row.
         if not cluster_ids:
             return []
-        with self._lock:
-            seqs = self._index("clusters").find([cluster_key(i) for i in cluster_ids])
+        seqs = self._find("clusters", [cluster_key(i) for i in cluster_ids])
         rows = {r[0]: r[1:] for r in self._in(f"SELECT seq, {CLUSTER_COLUMNS} FROM clusters "  # noqa: S608
                                               "WHERE seq IN ({})", {q for q in seqs if q})}
         return [_cluster(r) for i, q in zip(cluster_ids, seqs, strict=True) if (r := rows.get(q)) and r[0] == i]
@@ -400,7 +438,6 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-            self._indexes.clear()  # their memory goes with the connection
 
 
 def _cluster(r: Any) -> ClusterRecord:

@@ -88,7 +88,7 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
     from pipeline.dedup.core import Deduper
     from pipeline.dedup.normalize import norm_title
     from pipeline.progress import Progress
-    from pipeline.state.sqlite import SqliteStore
+    from pipeline.state.sqlite import SqliteStore, forget_indexes
     from pipeline.testing import make_story
 
     rng = random.Random(SEED)
@@ -133,6 +133,7 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
         rows.append(("  the same, counting the checkpoint after it", with_checkpoint, None, None))
         store.close()
         del d, outs, store  # a restart: the worker's memory goes, the state file stays
+        forget_indexes()
         gc.collect()
         again = SqliteStore(Path(tmp) / "s.db")
         t0 = time.perf_counter()

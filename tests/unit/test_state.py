@@ -11,7 +11,7 @@ import pytest
 from pipeline.model import ClusterRecord
 from pipeline.state import sqlite as sqlite_store
 from pipeline.state.identities import IdentityIndex, cluster_key, identity_keys
-from pipeline.state.sqlite import SCHEMA_VERSION, SqliteStore
+from pipeline.state.sqlite import SCHEMA_VERSION, SqliteStore, forget_indexes
 from pipeline.state.store import Assignment, Identity
 
 FEED = "http://a.example/feed"
@@ -103,6 +103,28 @@ def test_another_connection_and_a_rollback(tmp_path: Path) -> None:
     assert other.story_cluster("s2") == ("c3", False)
     store.close()
     other.close()
+
+
+def test_stores_of_one_state_file_share_its_indexes(tmp_path: Path) -> None:
+    """The worker opens a store per stage and cycle: they share the file's in-memory indexes (built once), but a
+    new state file at the same path, or a restart, starts afresh."""
+    path = tmp_path / "s.db"
+    first = SqliteStore(path)
+    first.assign_many([row("s1", "c1")])
+    assert first.story_cluster("s1") == ("c1", False)
+    built = first._index("stories")
+    first.close()
+    again = SqliteStore(path)
+    assert again._index("stories") is built and again.story_cluster("s1") == ("c1", False)
+    forget_indexes()  # a restart
+    assert SqliteStore(path)._index("stories") is not built
+    again.close()
+    for name in ("s.db", "s.db-wal", "s.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    fresh = SqliteStore(path)  # moved aside and started over: a new state, rows numbered from 1 again
+    fresh.assign_many([row("s2", "c2")])
+    assert fresh.story_cluster("s1") is None and fresh.story_cluster("s2") == ("c2", False)
+    fresh.close()
 
 
 def test_evicted_stories_are_forgotten(tmp_path: Path) -> None:
