@@ -194,6 +194,13 @@ class Worker:
         finally:
             if self.server is not None:
                 self.server.stop()
+            try:  # so the next start loads the key table instead of recomputing it
+                from pipeline.dedup.transform import save_table
+
+                save_table(self.cfg.state_path, self.cfg.dedup_capacity)
+            except (OSError, RuntimeError, sqlite3.Error) as e:  # the next start rebuilds it: slower, not wrong
+                log.warning("could not save the dedup key table beside %s (%s); the next start rebuilds it",
+                            self.cfg.state_path, e)
 
     def _record(self, report: CycleReport | None, started: float, error: str = "") -> None:
         self.health.cycle(report is not None, error)

@@ -15,11 +15,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from pathlib import Path
 
 import numpy as np
 from rapidfuzz import fuzz
 
-from pipeline.dedup.index import DEFAULT_CAPACITY, KeyTable, Signatures, signatures
+from pipeline.dedup.index import DEFAULT_CAPACITY, WAYS, KeyTable, Signatures, signatures
 from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, ClusterRecord, Story
 from pipeline.sources.parse import canonical_url
@@ -230,20 +231,36 @@ class Deduper:
     `index` is the candidate key table; pass the same one to successive Dedupers over one store (the worker
     does, cycle after cycle) to skip rebuilding it from the store; without it, a table for `capacity` clusters
     is built from the store's open clusters. It is only a hint: every candidate is read back from the store and
-    verified, so a table holding keys of rolled-back or evicted clusters is harmless.
+    verified, so a table holding keys of rolled-back or evicted clusters is harmless. `saved` is where the table
+    is kept between runs: `save_index` writes it (the worker does at a graceful stop) with the number of the last
+    cluster state it covers, and a cold start loads it and indexes only the clusters written since, instead of
+    computing the keys of every open cluster again (~20 s at a million).
     """
 
     def __init__(self, store: Store, window: float = DEFAULT_WINDOW, th: Thresholds | None = None,
                  boilerplate: tuple[str, ...] = (), index: KeyTable | None = None,
-                 capacity: int = DEFAULT_CAPACITY, chunk: int = 500) -> None:
+                 capacity: int = DEFAULT_CAPACITY, chunk: int = 500, saved: Path | None = None) -> None:
         self.store = store
         self._extra = compile_extra(boilerplate)
         self.window = window
         self.th = th or Thresholds()
+        self.capacity = capacity
         self.index = index if index is not None else KeyTable(capacity)
         self._warm = index is not None
         self.chunk = chunk
+        self.saved = saved
         self.timings = dict.fromkeys(PHASES, 0.0)  # seconds spent per phase, for benchmarks
+
+    def _meta(self) -> dict[str, object]:
+        """What a saved key table must have been made with to be used again."""
+        th = self.th
+        return {"format": 1, "state_id": self.store.state_id, "capacity": self.capacity, "ways": WAYS,
+                "title_words": th.title_words, "lead_sample": th.lead_sample, "lead_span": th.lead_span}
+
+    def save_index(self) -> None:
+        """Write the key table to `saved`, covering every cluster state written so far (call between cycles)."""
+        if self.saved is not None:
+            self.index.save(self.saved, {**self._meta(), "seq": self.store.last_cluster_seq()})
 
     def signatures(self, texts: list[tuple[str, str]]) -> Signatures:
         """Signature keys of normalized (headline, lead) pairs (see `pipeline.dedup.index`)."""
@@ -254,7 +271,13 @@ class Deduper:
         if self._warm:
             return
         self._warm = True
-        for part in self.store.cluster_texts(now - self.window):
+        after = 0
+        if self.saved is not None and (loaded := KeyTable.load(self.saved)) is not None:
+            table, meta = loaded
+            seq = meta.pop("seq", None)
+            if meta == self._meta() and isinstance(seq, int):
+                self.index, after = table, seq
+        for part in self.store.cluster_texts(now - self.window, after=after):
             sig = self.signatures([(title, text) for _, title, text in part])
             refs = np.array([cluster_ref(cid) for cid, _, _ in part], dtype=np.uint64)
             self.index.add_many(refs[sig.owner], sig.keys)

@@ -23,9 +23,12 @@ or colliding hit only costs a verification: the caller checks every candidate ag
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain
+from pathlib import Path
 
 import numpy as np
 
@@ -151,6 +154,28 @@ class KeyTable:
     @property
     def nbytes(self) -> int:
         return int(self._table.nbytes + self._next.nbytes)
+
+    def save(self, path: Path, meta: dict[str, object]) -> None:
+        """Write the table to `path` with `meta` (atomically: a crash leaves the old file or none)."""
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, table=self._table, next=self._next, meta=np.array(json.dumps(meta, sort_keys=True)))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[KeyTable, dict[str, object]] | None:
+        """The table saved at `path` and the meta it was saved with; None when there is none or it cannot be
+        read (the caller decides whether the meta fits)."""
+        try:
+            with np.load(path) as saved:
+                meta, table, nxt = json.loads(str(saved["meta"])), saved["table"], saved["next"]
+        except (OSError, ValueError, KeyError):
+            return None
+        out = cls.__new__(cls)
+        out.buckets = len(table)
+        out._table, out._next = table, nxt
+        out._checks = table.view(np.uint16).reshape(out.buckets, WAYS, 4)[..., 3]
+        return out, meta
 
     def _split(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (keys & _U(self.buckets - 1)).astype(np.intp), (keys >> _U(_REF_BITS)).astype(np.uint16)

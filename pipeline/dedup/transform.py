@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -25,8 +26,26 @@ _TABLES: dict[str, KeyTable] = {}
 
 
 def _table_for(state_path: str) -> KeyTable | None:
-    """The kept table of this state file, or None (cold start: the Deduper builds one from the store)."""
+    """The kept table of this state file, or None (cold start: the Deduper loads or builds one)."""
     return _TABLES.get(state_path)
+
+
+def saved_table_path(state_path: str) -> Path | None:
+    """Where the key table of a state file is kept between runs (beside it; none for an in-memory state)."""
+    return None if state_path == ":memory:" else Path(state_path + ".keytable.npz")
+
+
+def save_table(state_path: str, capacity: int = DEFAULT_CAPACITY) -> None:
+    """At a graceful stop: write the kept key table beside the state file, so the next start loads it and
+    indexes only the clusters written since (a crash leaves the last saved one, caught up the same way)."""
+    table, path = _TABLES.get(state_path), saved_table_path(state_path)
+    if table is None or path is None:
+        return
+    store = SqliteStore(state_path)
+    try:
+        Deduper(store, index=table, capacity=capacity, saved=path).save_index()
+    finally:
+        store.close()
 
 
 class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
@@ -40,7 +59,7 @@ class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
 
     def process(self, keyed: tuple[None, Iterable[Story]]) -> Iterator[ClusteredStory]:
         deduper = Deduper(self.store, self.window, boilerplate=self.boilerplate, index=_table_for(self.state_path),
-                          capacity=self.capacity)
+                          capacity=self.capacity, saved=saved_table_path(self.state_path))
         results = []
         with self.store.batch():  # one commit for the cycle; nothing is emitted before it
             for out in deduper.add_all(sorted(keyed[1], key=lambda s: (s.fetched, s.published, s.id))):

@@ -141,6 +141,7 @@ class SqliteStore:
             raise StateError(f"{self.path}: not a newswatch state file, or corrupt ({e}). newswatch never resets "
                              "state by itself: move the file aside (keep it for inspection) to start fresh") from e
 
+        self.state_id: str = state_id
         self._shared = _shared_for(self.path, state_id)
 
     def __repr__(self) -> str:
@@ -239,8 +240,11 @@ class SqliteStore:
             rows += self._exec(sql.format(",".join("?" * len(part))), tuple(part)).fetchall()
         return rows
 
-    def cluster_texts(self, since: float, page: int = 10_000) -> Iterator[list[tuple[str, str, str]]]:
-        last = 0
+    def last_cluster_seq(self) -> int:
+        return int(self._exec("SELECT coalesce(max(seq), 0) FROM clusters").fetchone()[0])
+
+    def cluster_texts(self, since: float, page: int = 10_000, after: int = 0) -> Iterator[list[tuple[str, str, str]]]:
+        last = after
         while rows := self._exec("SELECT seq, id, norm_title, lead FROM clusters WHERE seq > ? AND last_seen >= ? "
                                  "ORDER BY seq LIMIT ?", (last, since, page)).fetchall():
             last = rows[-1][0]

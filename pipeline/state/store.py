@@ -79,10 +79,16 @@ class Store(Protocol):
         canonical URL or GUID (the newest: when a URL's first cluster has closed, the one it went to next).
         Empty values match nothing. `Seen.of` reads the answer."""
 
-    def cluster_texts(self, since: float, page: int = 10_000) -> Iterator[list[tuple[str, str, str]]]:
-        """(id, normalized headline, lead) of the clusters changed at or after `since`, oldest change first, `page`
-        at a time (so a cold start does not hold a million clusters at once). A cluster changed more than once
-        may come once per stored state: the caller indexes texts, where an older lead does no harm."""
+    state_id: str  # a random id given to the state when it was created: a file started over gets a new one
+
+    def last_cluster_seq(self) -> int:
+        """The number of the last cluster state written (they are numbered in order; 0: none)."""
+
+    def cluster_texts(self, since: float, page: int = 10_000, after: int = 0) -> Iterator[list[tuple[str, str, str]]]:
+        """(id, normalized headline, lead) of the clusters changed at or after `since` (and written after state
+        number `after`), oldest change first, `page` at a time (so a cold start does not hold a million clusters
+        at once). A cluster changed more than once may come once per stored state: the caller indexes texts,
+        where an older lead does no harm."""
 
     def get_cluster(self, cluster_id: str) -> ClusterRecord | None: ...
 

@@ -106,6 +106,7 @@ def test_sigterm_mid_run_then_restart_posts_each_alert_once(repo: Path, tmp_path
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, out
         assert "SIGTERM received" in out and "stopped" in out
+        assert (tmp_path / "s.db.keytable.npz").stat().st_size > 0  # the dedup key table, for a quick restart
         before = len(slack.posts)
         assert before < n, "SIGTERM came too late to test an interrupted run"
 

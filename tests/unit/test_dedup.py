@@ -13,7 +13,7 @@ from pipeline.dedup.normalize import lead, norm_title
 from pipeline.demo import FEEDS_DIR, LATER_DIR
 from pipeline.model import ClusteredStory, ClusterRecord, FeedSpec, Story
 from pipeline.sources.parse import parse_feed
-from pipeline.state.sqlite import SqliteStore
+from pipeline.state.sqlite import SqliteStore, forget_indexes
 from pipeline.testing import make_story
 
 
@@ -342,3 +342,35 @@ def test_gc_reads_only_what_it_deletes(store: SqliteStore) -> None:
     store.commit_cycle()
     assert store.gc(now=new.fetched, cluster_window=10**10, seen_retention=new.fetched - 200.0) == 1
     assert store.story_cluster(old.id) is None and store.story_cluster(new.id) is not None
+
+
+def test_a_saved_key_table_is_loaded_and_caught_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A graceful stop saves the key table with the last cluster state it covers; the next start loads it and
+    computes keys only for clusters written since (here: after the save, before a crash). A table saved for
+    another state file is not used."""
+    saved = tmp_path / "s.db.keytable.npz"
+    store = SqliteStore(tmp_path / "s.db")
+    first = Deduper(store, saved=saved)
+    flood = "Dam breach floods three villages in the south of the region as rescuers search for missing"
+    fire = "Forest fire forces thousands to leave mountain towns overnight as winds push flames east"
+    assert first.add(make_story(flood, source="A", sid="flood")) is not None
+    first.save_index()
+    assert first.add(make_story(fire, source="A", sid="fire")) is not None  # after the save: a crash loses it
+    store.close()
+    forget_indexes()
+
+    computed: list[int] = []
+    real = Deduper.signatures
+    monkeypatch.setattr(Deduper, "signatures", lambda self, texts: computed.append(len(texts)) or real(self, texts))
+    again = Deduper(SqliteStore(tmp_path / "s.db"), saved=saved)
+    copies = [again.add(make_story(title + " - Wire", source="Wire", sid=f"copy-{i}"))
+              for i, title in enumerate((flood, fire))]
+    assert computed[0] == 1  # at the start: the keys of the one cluster written after the save
+    assert [c.reason for c in copies if c] == [Reason.SIMILAR_TITLE.value] * 2
+
+    other = SqliteStore(tmp_path / "other.db")  # another state file (another state id): the saved table is not its
+    computed.clear()
+    now = make_story("x").fetched
+    other.save_clusters([ClusterRecord("c000000000001", "T", "", "alpha beta gamma", "", ("A",), now, now, 1, ())])
+    Deduper(other, saved=saved).add(make_story("Nothing alike here at all today", source="B", sid="x"))
+    assert computed[0] == 1 and sum(computed) == 2  # rebuilt from its own one cluster, then the story itself
