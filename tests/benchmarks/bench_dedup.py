@@ -17,7 +17,8 @@ into some cluster (both must hold at every window size, or a speed-up is bought 
 - "naive pairwise": rapidfuzz.process.extractOne(token_set_ratio) of each headline against every open one
   (only up to --naive-max, beyond that it would not finish).
 
-Also printed: the process's peak RSS after each window (MiB), which includes everything loaded before (the
+Also printed: the process's peak RSS (MiB) after each window's timed cycle, and after its restarts, which
+includes everything loaded before (the
 window's stories are generated on demand, so it is the deduper's memory plus the libraries'), and where the
 production path's time went, in microseconds per story (`Deduper.timings`: normalize; store reads of the
 chunk's identities; signature keys and table lookup; deciding each story, candidate reads and verification
@@ -81,7 +82,9 @@ def syndicate(title: str, lead: str, rng: random.Random) -> tuple[str, str]:
 
 Row = tuple[str, float, float | None, int | None]
 PHASES: dict[int, dict[str, float]] = {}  # window -> phase -> microseconds per story
+PEAK: dict[int, float] = {}  # window -> peak RSS (MiB) after the timed cycle, before the restarts
 RESTART: dict[int, list[tuple[float, bool]]] = {}  # window -> per restart: (seconds to its first story, copy found)
+RESTART_PEAK: dict[int, float] = {}  # window -> peak RSS (MiB) after both restarts
 
 
 def run(window: int, measure: int, naive_max: int) -> list[Row]:
@@ -131,6 +134,7 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
         rows.append(("newswatch Deduper (with SQLite state)", rate, found / len(origin), merged))
         with_checkpoint = 1 / (1 / rate + PHASES[window]["checkpoint*"] / 1e6)
         rows.append(("  the same, counting the checkpoint after it", with_checkpoint, None, None))
+        PEAK[window] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the restarts
         saved = Path(tmp) / "s.db.keytable.npz"
         d.saved = saved
         d.save_index()  # what the worker does at a graceful stop
@@ -153,6 +157,7 @@ def run(window: int, measure: int, naive_max: int) -> list[Row]:
             found = first.cluster.id == again.story_cluster(story_id("w", original))[0]  # type: ignore[index]
             RESTART[window].append((took, found))
             again.close()
+        RESTART_PEAK[window] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if window <= naive_max:
         titles = [norm_title(story_at(i, vocab)[0]) for i in range(window)]
         t0 = time.perf_counter()
@@ -172,10 +177,10 @@ def main() -> int:
           f" {'peak RSS MiB':>13}")
     for w in args.windows:
         for name, rate, recall, merges in run(w, args.measure, args.naive_max):
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            rss = f"{PEAK[w]:.0f}" if name.startswith(("newswatch", "  the same")) else ""  # the baseline's: no
             rc = "" if recall is None else f"{recall:.3f}"
             mg = "" if merges is None else str(merges)
-            print(f"{w:>9}  {name:<46} {rate:>10.0f} {rc:>13} {mg:>13} {rss:>13.0f}", flush=True)
+            print(f"{w:>9}  {name:<46} {rate:>10.0f} {rc:>13} {mg:>13} {rss:>13}", flush=True)
     phases = list(next(iter(PHASES.values())))
     print("\nwhere the newswatch Deduper's time goes, microseconds per story")
     print(f"{'window':>9}  " + "".join(f"{p:>16}" for p in phases) + f"{'total':>16}")
@@ -186,9 +191,10 @@ def main() -> int:
           "  total: the timed phases (stories/s also includes the cycle's commit)")
     print("\nrestart: the state file reopened by a new store and Deduper; seconds to their first story, a copy of a"
           "\nwindow story (found?), after a crash (key table rebuilt) and after a graceful stop (key table loaded)")
-    print(f"{'window':>9}  {'crash: s':>10} {'found':>6} {'graceful: s':>12} {'found':>6}")
+    print(f"{'window':>9}  {'crash: s':>10} {'found':>6} {'graceful: s':>12} {'found':>6} {'peak RSS MiB':>13}")
     for w, ((crash, hit), (graceful, hit2)) in RESTART.items():
-        print(f"{w:>9}  {crash:>10.2f} {'yes' if hit else 'NO':>6} {graceful:>12.2f} {'yes' if hit2 else 'NO':>6}")
+        print(f"{w:>9}  {crash:>10.2f} {'yes' if hit else 'NO':>6} {graceful:>12.2f} {'yes' if hit2 else 'NO':>6}"
+              f" {RESTART_PEAK[w]:>13.0f}")
     return 0
 
 
