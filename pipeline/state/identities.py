@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 
-KINDS = ("id", "guid", "url", "fp", "xurl", "xguid")
 _MASK = (1 << 64) - 1
 
 
