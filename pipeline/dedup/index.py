@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain
@@ -169,7 +170,7 @@ class KeyTable:
         try:
             with np.load(path) as saved:
                 meta, table, nxt = json.loads(str(saved["meta"])), saved["table"], saved["next"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # none, or cut short by a full disk
             return None
         out = cls.__new__(cls)
         out.buckets = len(table)

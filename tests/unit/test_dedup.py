@@ -374,3 +374,9 @@ def test_a_saved_key_table_is_loaded_and_caught_up(tmp_path: Path, monkeypatch: 
     other.save_clusters([ClusterRecord("c000000000001", "T", "", "alpha beta gamma", "", ("A",), now, now, 1, ())])
     Deduper(other, saved=saved).add(make_story("Nothing alike here at all today", source="B", sid="x"))
     assert computed[0] == 1 and sum(computed) == 2  # rebuilt from its own one cluster, then the story itself
+
+    saved.write_bytes(saved.read_bytes()[:1000])  # cut short: rebuilt, not an error
+    forget_indexes()
+    computed.clear()
+    assert Deduper(SqliteStore(tmp_path / "s.db"), saved=saved).add(make_story("Quiet day", sid="q")) is not None
+    assert computed[0] > 1  # the keys of every open cluster
