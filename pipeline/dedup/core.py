@@ -24,6 +24,7 @@ from pipeline.dedup.index import DEFAULT_CAPACITY, WAYS, KeyTable, Signatures, s
 from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, ClusterRecord, Story
 from pipeline.sources.parse import canonical_url
+from pipeline.state.identities import identities
 from pipeline.state.store import Assignment, Identity, Seen, Store
 
 DEFAULT_WINDOW = 72 * 3600.0
@@ -163,7 +164,7 @@ class _Pending:
     ref_keys: list[np.ndarray] = field(default_factory=list)
 
     def record(self, row: Assignment, kinds: list[tuple[str, str, str]]) -> None:
-        """Keep `row` for the chunk's end; `kinds`: its lookups (`_kinds`), for the chunk's later stories."""
+        """Keep `row` for the chunk's end; `kinds`: its `identities`, for the chunk's later stories."""
         self.rows.append(row)
         hit = (row.cluster_id, row.processed)
         for k in kinds:
@@ -206,18 +207,6 @@ def _shared_keys(sig: Signatures) -> dict[int, list[tuple[int, bool]]]:
 
 
 _UNSEEN = Seen(None, None, None)
-
-
-def _kinds(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, str, str]]:
-    """The lookups of `Store.seen_many` as (kind, feed or '', value), without the empty ones."""
-    out = [("id", "", story_id)]
-    for kind, value in (("guid", guid), ("url", url), ("fp", fp)):
-        if value:
-            out.append((kind, feed, value))
-    for kind, value in (("xurl", url), ("xguid", guid)):
-        if value:
-            out.append((kind, "", value))
-    return out
 
 
 class Deduper:
@@ -353,7 +342,7 @@ class Deduper:
             if pending.keys:  # leads re-indexed in this chunk
                 nt, keys = title_counts[i], sig.keys[bounds[i] : bounds[i + 1]].tolist()
                 mine += [(r, j < nt) for j, k in enumerate(keys) for r in pending.keys.get(k, ())]
-            kinds = _kinds(*idents[i])
+            kinds = identities(*idents[i])
             found = {**stored[i], **pending.seen(kinds)}
             if mine:
                 candidates[i] = self._candidate_ids(table_hits[i] + mine, title_counts[i], lead_counts[i])

@@ -21,22 +21,33 @@ import numpy as np
 _MASK = (1 << 64) - 1
 
 
-def cluster_key(cluster_id: str) -> int:
-    """The key of a cluster id (the cluster table is indexed the same way)."""
-    return hash((6, cluster_id)) & _MASK
+def identities(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, str, str]]:
+    """The lookups a story answers to, as (kind, feed or '', value), without empty ones: `id`; `guid`, `url`,
+    `fp` within its feed; `xurl`, `xguid` in any feed (see `Store.seen_many`)."""
+    out = [("id", "", story_id)]
+    for kind, value in (("guid", guid), ("url", url), ("fp", fp)):
+        if value:
+            out.append((kind, feed, value))
+    for kind, value in (("xurl", url), ("xguid", guid)):
+        if value:
+            out.append((kind, "", value))
+    return out
+
+
+def key(identity: tuple[str, str, str]) -> int:
+    """The index key of an identity. `hash()` is salted per process, which is fine for an index rebuilt in each
+    process."""
+    return hash(identity) & _MASK
 
 
 def identity_keys(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, int]]:
-    """(kind, hash) of each identity of a story, without empty ones. `hash()` is salted per process, which is
-    fine for an index rebuilt in each process."""
-    out = [("id", hash((0, story_id)) & _MASK)]
-    if guid:
-        out += [("guid", hash((1, feed, guid)) & _MASK), ("xguid", hash((5, guid)) & _MASK)]
-    if url:
-        out += [("url", hash((2, feed, url)) & _MASK), ("xurl", hash((4, url)) & _MASK)]
-    if fp:
-        out.append(("fp", hash((3, feed, fp)) & _MASK))
-    return out
+    """(kind, key) of each identity of a story."""
+    return [(ident[0], key(ident)) for ident in identities(story_id, feed, guid, url, fp)]
+
+
+def cluster_key(cluster_id: str) -> int:
+    """The key of a cluster id (the cluster table is indexed the same way)."""
+    return key(("cluster", "", cluster_id))
 
 
 SHARDS = 16  # the sorted array is kept in parts (by the top bits of the hash), so a merge copies one at a time

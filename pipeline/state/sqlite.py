@@ -8,14 +8,14 @@ import math
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from pipeline.model import Alert, ClusterRecord, alert_from_dict, alert_to_dict
 from pipeline.sources.schedule import FeedState
-from pipeline.state.identities import IdentityIndex, cluster_key, identity_keys
+from pipeline.state.identities import IdentityIndex, cluster_key, identities, identity_keys, key
 from pipeline.state.store import AlertHistory, Assignment, Identity
 
 SCHEMA_VERSION = 4
@@ -71,6 +71,14 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('state_id', lower(hex(randomblob(8))));
 CREATE TABLE IF NOT EXISTS feeds_staged (url TEXT PRIMARY KEY, state TEXT NOT NULL, next_due REAL NOT NULL);
 """
+
+
+# Per indexed table: the rows after a seq number, and the index keys of such a row (its values after the seq).
+_INDEXED: dict[str, tuple[str, Callable[[list[Any]], list[int]]]] = {
+    "stories": ("SELECT seq, id, feed_url, guid, canonical_url, fingerprint FROM stories WHERE seq > ? ORDER BY seq",
+                lambda row: [k for _, k in identity_keys(*row)]),
+    "clusters": ("SELECT seq, id FROM clusters WHERE seq > ? ORDER BY seq", lambda row: [cluster_key(row[0])]),
+}
 
 
 class _Shared:
@@ -179,19 +187,12 @@ class SqliteStore:
         ids = self._shared.indexes.get(table)
         if ids is None:
             ids = self._shared.indexes[table] = IdentityIndex()
-        if table == "stories":
-            cur = self._db.execute("SELECT seq, id, feed_url, guid, canonical_url, fingerprint FROM stories "
-                                   "WHERE seq > ? ORDER BY seq", (ids.upto,))
-            while rows := cur.fetchmany(10_000):
-                for seq, *ident in rows:
-                    ids.add(seq, [k for _, k in identity_keys(*ident)])
-                self._merge_if_due(table, ids)
-        else:
-            cur = self._db.execute("SELECT seq, id FROM clusters WHERE seq > ? ORDER BY seq", (ids.upto,))
-            while rows := cur.fetchmany(10_000):
-                for seq, cid in rows:
-                    ids.add(seq, [cluster_key(cid)])
-                self._merge_if_due(table, ids)
+        sql, keys_of = _INDEXED[table]
+        cur = self._db.execute(sql, (ids.upto,))
+        while rows := cur.fetchmany(10_000):
+            for seq, *values in rows:
+                ids.add(seq, keys_of(values))
+            self._merge_if_due(table, ids)
         return ids
 
     def _merge_if_due(self, table: str, ids: IdentityIndex) -> None:
@@ -209,26 +210,21 @@ class SqliteStore:
 
     def seen_many(self, items: list[Identity]) -> list[dict[str, tuple[str, bool]]]:
         # The identity index names the newest row for each identity; the rows are read in one query and
-        # compared, field by field, with what was asked (a hash collision or an evicted row is no hit).
+        # each must carry what was asked (a hash collision or an evicted row is no hit).
         out: list[dict[str, tuple[str, bool]]] = [{} for _ in items]
         if not items:
             return out
-        asked = [identity_keys(*i) for i in items]
-        seqs = self._find("stories", [key for keys in asked for _, key in keys])
+        asked = [identities(*i) for i in items]
+        seqs = self._find("stories", [key(ident) for idents in asked for ident in idents])
         rows = self._rows({q for q in seqs if q})
         at = 0
-        for found, i, keys in zip(out, items, asked, strict=True):
-            for kind, _ in keys:
+        for found, idents in zip(out, asked, strict=True):
+            for ident in idents:
                 row = rows.get(seqs[at])
                 at += 1
-                if row is None:
-                    continue
-                sid, feed, guid, url, fp, cid, processed = row
-                same_feed = feed == i.feed_url
-                if {"id": sid == i.story_id, "guid": same_feed and guid == i.guid,
-                        "url": same_feed and url == i.canonical_url, "fp": same_feed and fp == i.fingerprint,
-                        "xurl": url == i.canonical_url, "xguid": guid == i.guid}[kind]:
-                    found[kind] = (cid, bool(processed) and kind not in ("xurl", "xguid"))
+                if row is not None and ident in identities(*row[:5]):
+                    kind = ident[0]
+                    found[kind] = (row[5], bool(row[6]) and kind not in ("xurl", "xguid"))
         return out
 
     def _in(self, sql: str, values: set[Any]) -> list[Any]:
