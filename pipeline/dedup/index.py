@@ -146,11 +146,14 @@ class KeyTable:
     remembers well (about 32 keys each); memory is 8 bytes x the power of two >= 32 x capacity slots."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        slots = 1 << max(10, (32 * capacity - 1).bit_length())
-        self.buckets = slots // WAYS
-        self._table = np.zeros((self.buckets, WAYS), dtype=_U)
-        self._checks = self._table.view(np.uint16).reshape(self.buckets, WAYS, 4)[..., 3]  # the top 16 bits
-        self._next = np.zeros(self.buckets, dtype=np.uint8)
+        buckets = (1 << max(10, (32 * capacity - 1).bit_length())) // WAYS
+        self._use(np.zeros((buckets, WAYS), dtype=_U), np.zeros(buckets, dtype=np.uint8))
+
+    def _use(self, table: np.ndarray, nxt: np.ndarray) -> None:
+        """Take these slots (buckets x WAYS) and each bucket's next way to overwrite."""
+        self.buckets = len(table)
+        self._table, self._next = table, nxt
+        self._checks = table.view(np.uint16).reshape(self.buckets, WAYS, 4)[..., 3]  # the top 16 bits
 
     @property
     def nbytes(self) -> int:
@@ -173,9 +176,7 @@ class KeyTable:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # none, or cut short by a full disk
             return None
         out = cls.__new__(cls)
-        out.buckets = len(table)
-        out._table, out._next = table, nxt
-        out._checks = table.view(np.uint16).reshape(out.buckets, WAYS, 4)[..., 3]
+        out._use(table, nxt)
         return out, meta
 
     def _split(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
