@@ -206,6 +206,42 @@ def _shared_keys(sig: Signatures) -> dict[int, list[tuple[int, bool]]]:
     return out
 
 
+class _Hits:
+    """The key table's hits of a chunk's stories: (story, cluster reference, is a headline key) of each key found,
+    by story (in key order within a story)."""
+
+    def __init__(self, owner: np.ndarray, refs: np.ndarray, title: np.ndarray, n: int) -> None:
+        self.owner, self.refs, self.title = owner, refs, title
+        self.bounds = np.searchsorted(owner, np.arange(n + 1)).tolist()
+
+    def of(self, i: int) -> list[tuple[int, bool]]:
+        """Story `i`'s hits, in order."""
+        a, b = self.bounds[i], self.bounds[i + 1]
+        return list(zip(self.refs[a:b].tolist(), self.title[a:b].tolist(), strict=True))
+
+    def candidates(self, title_keys: np.ndarray, lead_keys: np.ndarray, limit: int) -> list[list[str]]:
+        """`Deduper._candidate_ids` of every story at once (the same clusters in the same order), computed on the
+        arrays: a loop over hits was ~7 µs a story."""
+        n = len(self.bounds) - 1
+        out: list[list[str]] = [[] for _ in range(n)]
+        if not len(self.refs):
+            return out
+        pair = (self.owner.astype(np.uint64) << np.uint64(48)) | self.refs
+        pairs, first, inverse, count = np.unique(pair, return_index=True, return_inverse=True, return_counts=True)
+        short = np.where(self.title, title_keys[self.owner] <= 3, lead_keys[self.owner] <= 3)
+        one = np.zeros(len(pairs), dtype=bool)
+        one[inverse[short]] = True
+        owner = (pairs >> np.uint64(48)).astype(np.intp)
+        order = np.lexsort((first, -count, owner))  # by story; most shared first, ties by first hit
+        order = order[((count >= 2) | one)[order]]
+        owner = owner[order]
+        rank = np.arange(len(order)) - np.searchsorted(owner, owner)
+        order, owner = order[rank < limit], owner[rank < limit]
+        for story, ref in zip(owner.tolist(), (pairs[order] & np.uint64((1 << 48) - 1)).tolist(), strict=True):
+            out[story].append(f"c{ref:012x}")
+        return out
+
+
 _UNSEEN = Seen(None, None, None)
 
 
@@ -319,18 +355,15 @@ class Deduper:
         t2 = clock()
         sig = self.signatures(texts)
         n = len(stories)
-        bounds = np.searchsorted(sig.owner, np.arange(n + 1)).tolist()
-        title_counts = np.bincount(sig.owner[sig.title], minlength=n).tolist()
-        table_hits: list[list[tuple[int, bool]]] = [[] for _ in stories]
+        bounds = np.searchsorted(sig.owner, np.arange(n + 1))
+        title_arr = np.bincount(sig.owner[sig.title], minlength=n)
         key_of_hit, refs = self.index.lookup_many(sig.keys)
-        for owner, ref, title in zip(sig.owner[key_of_hit].tolist(), refs.tolist(), sig.title[key_of_hit].tolist(),
-                                     strict=True):
-            table_hits[owner].append((ref, title))
+        hits = _Hits(sig.owner[key_of_hit], refs, sig.title[key_of_hit], n)
+        candidates = hits.candidates(title_arr, np.diff(bounds) - title_arr, self.th.max_candidates)
         earlier = _shared_keys(sig)
         t3 = clock()
         pending = _Pending()
-        lead_counts = [bounds[i + 1] - bounds[i] - title_counts[i] for i in range(n)]
-        candidates = [self._candidate_ids(table_hits[i], title_counts[i], lead_counts[i]) for i in range(n)]
+        bounds, title_counts = bounds.tolist(), title_arr.tolist()
         # Read ahead, in one query: the clusters the chunk's stories may join (candidates, same links, replays).
         wanted = {cid for ids in candidates for cid in ids} | {hit[0] for found in stored for hit in found.values()}
         self._clusters(sorted(wanted), pending)
@@ -345,7 +378,8 @@ class Deduper:
             kinds = identities(*idents[i])
             found = {**stored[i], **pending.seen(kinds)}
             if mine:
-                candidates[i] = self._candidate_ids(table_hits[i] + mine, title_counts[i], lead_counts[i])
+                candidates[i] = self._candidate_ids(hits.of(i) + mine, title_counts[i],
+                                                    bounds[i + 1] - bounds[i] - title_counts[i])
             result, founded[i] = self._decide(story, texts[i], idents[i], kinds, found, candidates[i], pending)
             out.append(result)
         t4 = clock()

@@ -41,17 +41,6 @@ _REF_BITS = 48
 _REF_MASK = (1 << _REF_BITS) - 1
 _U = np.uint64
 
-_HASHES: dict[str, int] = {}  # word -> hash of its stem, 0 for a stopword
-
-
-def _learn(word: str) -> int:
-    if len(_HASHES) > 500_000:
-        _HASHES.clear()
-    h = 0 if word in STOPWORDS else word_hash(stem(word))
-    _HASHES[word] = h
-    return h
-
-
 def word_hash(word: str) -> int:
     """A stable, non-zero 64-bit hash of a word (the same in every process and run, unlike `hash()`)."""
     return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little") or 1
@@ -75,14 +64,113 @@ class Signatures:
     title: np.ndarray
 
 
-def _hash_array(words: list[str]) -> np.ndarray:
-    """The hash of each normalized word's stem (0 for a stopword), for many words at once: one dict lookup a word,
-    the stemming and hashing cached."""
-    hs = list(map(_HASHES.get, words))
-    try:
-        return np.array(hs, dtype=_U)
-    except TypeError:  # a word not seen before (None)
-        return np.array([_learn(w) if h is None else h for w, h in zip(words, hs, strict=True)], dtype=_U)
+class _Stems:
+    """Word -> the hash of its stem (`word_hash(stem(word))`, 0 for a stopword), for a whole batch of words at
+    once: an open-addressing table of two numpy arrays, keyed by a 64-bit hash of the word's UTF-8 bytes
+    (`_word_spans`). A dict lookup per word was the largest cost of computing keys (~10 µs a story, mostly cache
+    misses on the dict's key strings); this is a few array operations a batch. Words are learned as they come
+    (stemming and hashing each once); past half full the table is emptied and relearned, which bounds it."""
+
+    def __init__(self, bits: int = 20) -> None:  # 16 MiB, up to 512k distinct words
+        self._empty(bits)
+
+    def _empty(self, bits: int) -> None:
+        self.keys = np.zeros(1 << bits, dtype=_U)  # 0: an empty slot
+        self.values = np.zeros(1 << bits, dtype=_U)
+        self.mask = (1 << bits) - 1
+        self.size = 0
+
+    def get(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(stem hash, known) of each word hash."""
+        slot = (raw & _U(self.mask)).astype(np.intp)
+        out = np.zeros(len(raw), dtype=_U)
+        known = np.zeros(len(raw), dtype=bool)
+        todo = np.arange(len(raw))
+        while len(todo):  # linear probing, one step for all unresolved words at a time (at most half full)
+            at = slot[todo]
+            stored = self.keys[at]
+            hit = stored == raw[todo]
+            out[todo[hit]], known[todo[hit]] = self.values[at[hit]], True
+            todo = todo[~hit & (stored != 0)]
+            slot[todo] = (slot[todo] + 1) & self.mask
+        return out, known
+
+    def fits(self, n: int) -> bool:
+        """Can `n` more words be learned (the table stays at most half full)?"""
+        return self.size + n <= (self.mask + 1) // 2
+
+    def empty(self, n: int) -> None:
+        """Forget every word; room for at least `n`."""
+        self._empty(max(self.mask.bit_length(), (2 * n - 1).bit_length()))
+
+    def learn(self, raw: list[int], words: list[str]) -> None:
+        """Add words not in the table (`raw`: their hashes, distinct; see `fits`)."""
+        keys, values, mask = self.keys, self.values, self.mask
+        for r, word in zip(raw, words, strict=True):
+            at = r & mask
+            while keys[at]:
+                at = (at + 1) & mask
+            keys[at], values[at] = r, 0 if word in STOPWORDS else word_hash(stem(word))
+        self.size += len(raw)
+
+
+_STEMS = _Stems()
+_P = 0x100000001B3  # odd: invertible modulo 2**64
+_POWERS = [np.ones(1, dtype=_U), np.ones(1, dtype=_U)]  # P**i and P**-i modulo 2**64, grown as needed
+
+
+def _powers(n: int) -> list[np.ndarray]:
+    if len(_POWERS[0]) < n:
+        size = 1 << (n - 1).bit_length()
+        for i, base in enumerate((_P, pow(_P, -1, 1 << 64))):
+            _POWERS[i] = np.concatenate([np.ones(1, dtype=_U), np.cumprod(np.full(size - 1, base, dtype=_U))])
+    return _POWERS
+
+
+def _word_spans(texts: list[tuple[str, str]], lead_span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, bytes,
+                                                                       np.ndarray, np.ndarray]:
+    """The words of normalized (headline, lead) pairs (words separated by single spaces): per word its 64-bit
+    hash, story, whether it is a headline word, and where it is in the returned UTF-8 bytes (start, end); only
+    the first `lead_span` words of a lead. Computed on the bytes of all texts at once: a polynomial hash from
+    prefix sums, so there is no Python work per word."""
+    joined = "\n".join(chain.from_iterable(texts))
+    if joined.count("\n") >= 2 * len(texts):  # a text with a line break of its own (not a normalized one)
+        joined = "\n".join(t.replace("\n", " ") for t in chain.from_iterable(texts))
+    data = joined.encode() + b"\n"  # "\n" ends each text, " " each word
+    b = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(b <= 32)
+    newline = b[ends] == 10
+    segment = np.cumsum(newline) - newline  # which text each word is in: headline 2i, lead 2i + 1
+    starts = np.concatenate([np.zeros(1, dtype=np.intp), ends[:-1] + 1])
+    up, down = _powers(len(b) + 1)
+    sums = np.concatenate([np.zeros(1, dtype=_U), np.cumsum((b.astype(_U) + _U(1)) * up[: len(b)])])
+    h = (sums[ends] - sums[starts]) * down[starts]  # sum of (byte + 1) * P**(i - start) over the word
+    h ^= h >> _U(31)
+    h *= _U(0xBF58476D1CE4E5B9)
+    h ^= h >> _U(29)
+    h[h == 0] = 1
+    word = ends > starts  # not the empty text
+    h, segment, starts, ends = h[word], segment[word], starts[word], ends[word]
+    rank = np.arange(len(segment)) - np.searchsorted(segment, segment)  # place in its text
+    title = segment % 2 == 0
+    keep = title | (rank < lead_span)
+    return h[keep], segment[keep] // 2, title[keep], data, starts[keep], ends[keep]
+
+
+def _stem_hashes(raw: np.ndarray, data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """`_STEMS` of each word hash, learning the words not seen before (their text is data[start:end])."""
+    hashes, known = _STEMS.get(raw)
+    if known.all():
+        return hashes
+    learn = ~known
+    if not _STEMS.fits(int(learn.sum())):  # full: start again with this batch's words
+        _STEMS.empty(len(raw))
+        learn[:] = True
+    new, first = np.unique(raw[learn], return_index=True)
+    at_start, at_end = starts[learn][first].tolist(), ends[learn][first].tolist()
+    _STEMS.learn(new.tolist(), [data[a:e].decode() for a, e in zip(at_start, at_end, strict=True)])
+    hashes, known = _STEMS.get(raw)
+    return hashes
 
 
 def _distinct(values: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,14 +187,11 @@ def signatures(texts: list[tuple[str, str]], title_words: int = 7, sample: int =
     the smallest hashes (the word itself when there is one), and the bigrams of content words among the lead's
     first `lead_span` words, sampled 1 in `sample` by value (so every copy samples the same ones); no repeats."""
     n = len(texts)
-    heads = [t.split() for t, _ in texts]
-    leads = [ld.split(" ", lead_span)[:lead_span] if ld else [] for _, ld in texts]
-    hashes = _hash_array(list(chain.from_iterable(heads)) + list(chain.from_iterable(leads)))
-    t_lens, l_lens = [len(w) for w in heads], [len(w) for w in leads]
-    nt = sum(t_lens)
+    raw, word_owner, in_title, data, starts, ends = _word_spans(texts, lead_span)
+    hashes = _stem_hashes(raw, data, starts, ends)
     stories = np.arange(n)
 
-    words, owner = hashes[:nt], np.repeat(stories, t_lens)
+    words, owner = hashes[in_title], word_owner[in_title]
     words, owner = _distinct(words[words != 0], owner[words != 0])
     rank = np.arange(len(words)) - np.searchsorted(owner, owner)  # place among the story's distinct words
     chosen = rank < title_words
@@ -119,7 +204,7 @@ def signatures(texts: list[tuple[str, str]], title_words: int = 7, sample: int =
     t_keys = np.concatenate([single, pairs], axis=1)[np.concatenate([size == 1, j[None, :] < size], axis=1)]
     t_owner = np.repeat(stories, np.where(size[:, 0] == 1, 1, size[:, 0] * (size[:, 0] - 1) // 2))
 
-    words, w_owner = hashes[nt:], np.repeat(stories, l_lens)
+    words, w_owner = hashes[~in_title], word_owner[~in_title]
     words, w_owner = words[words != 0], w_owner[words != 0]
     grams = _mix(words[:-1], words[1:], 3)
     ok = (w_owner[:-1] == w_owner[1:]) & (grams % _U(sample) == 0)

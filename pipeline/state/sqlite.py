@@ -8,7 +8,7 @@ import math
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS feeds_staged (url TEXT PRIMARY KEY, state TEXT NOT NU
 
 
 # Per indexed table: the rows after a seq number, and the index keys of such a row (its values after the seq).
-_INDEXED: dict[str, tuple[str, Callable[[list[Any]], list[int]]]] = {
+_INDEXED: dict[str, tuple[str, Callable[[Sequence[Any]], list[int]]]] = {
     "stories": ("SELECT seq, id, feed_url, guid, canonical_url, fingerprint FROM stories WHERE seq > ? ORDER BY seq",
                 lambda row: [k for _, k in identity_keys(*row)]),
     "clusters": ("SELECT seq, id FROM clusters WHERE seq > ? ORDER BY seq", lambda row: [cluster_key(row[0])]),
@@ -195,6 +195,22 @@ class SqliteStore:
             self._merge_if_due(table, ids)
         return ids
 
+    def _append(self, table: str, sql: str, rows: list[Any], indexed: list[tuple[str, ...]]) -> None:
+        """Insert `rows` at the end of an indexed table and index them (`indexed`: each row's values as the index
+        reads them) without reading them back: when no other connection wrote in between, they took the seq
+        numbers right after the index's last (else the next catch-up reads them, as it reads others' rows)."""
+        if not rows:
+            return
+        with self._lock, self._shared.lock:
+            ids = self._index(table)
+            before = ids.upto
+            self._db.executemany(sql, rows)
+            if self._db.execute(f"SELECT max(seq) FROM {table}").fetchone()[0] == before + len(rows):  # noqa: S608
+                keys_of = _INDEXED[table][1]
+                for seq, values in enumerate(indexed, before + 1):
+                    ids.add(seq, keys_of(values))
+                self._merge_if_due(table, ids)
+
     def _merge_if_due(self, table: str, ids: IdentityIndex) -> None:
         if ids.due():
             ids.merge(self._db.execute(f"SELECT min(seq) FROM {table}").fetchone()[0] or 0)  # noqa: S608
@@ -264,18 +280,16 @@ class SqliteStore:
         # index's pages in order of time: a busy cycle writes a few recent pages, not one per cluster.
         rows = [(c.id, c.title, c.link, c.norm_title, c.lead, json.dumps(c.sources), c.first_seen, c.last_seen,
                  c.size, json.dumps(c.independent)) for c in clusters]
-        with self._lock:
-            self._db.executemany(f"INSERT INTO clusters ({CLUSTER_COLUMNS}) "  # noqa: S608
-                                 "VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        self._append("clusters", f"INSERT INTO clusters ({CLUSTER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
+                     rows, [(c.id,) for c in clusters])
 
     def assign_many(self, rows: list[Assignment]) -> None:
         known = self.seen_many([Identity(r.story_id, "", "", "", "") for r in rows])
         fresh = {r.story_id: r for r, k in zip(reversed(rows), reversed(known), strict=True) if not k}
         rows = [r for r in rows if fresh.get(r.story_id) is r]  # a story already recorded keeps its first record
-        with self._lock:
-            self._db.executemany(
-                "INSERT INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, feed_url, "
-                "fingerprint) VALUES (?,?,?,?,?,?,?,?)", rows)
+        self._append("stories", "INSERT INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, "
+                     "feed_url, fingerprint) VALUES (?,?,?,?,?,?,?,?)", rows,
+                     [(r.story_id, r.feed_url, r.guid, r.canonical_url, r.fingerprint) for r in rows])
 
     def checkpoint(self) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.dedup.core import Deduper, Reason, Thresholds, decide, title_match
+from pipeline.dedup.core import Deduper, Reason, Thresholds, _Hits, decide, title_match
 from pipeline.dedup.index import WAYS, KeyTable, lead_keys, title_keys
 from pipeline.dedup.normalize import lead, norm_title
 from pipeline.demo import FEEDS_DIR, LATER_DIR
@@ -380,3 +380,48 @@ def test_a_saved_key_table_is_loaded_and_caught_up(tmp_path: Path, monkeypatch: 
     computed.clear()
     assert Deduper(SqliteStore(tmp_path / "s.db"), saved=saved).add(make_story("Quiet day", sid="q")) is not None
     assert computed[0] > 1  # the keys of every open cluster
+
+
+def test_candidates_of_a_chunk_are_those_of_each_story() -> None:
+    """The chunk's candidate clusters, chosen on arrays, are exactly those the per-story rule picks, in the same
+    order (ties in shared keys broken by the first hit): the order decides between equal scores."""
+    rng = np.random.default_rng(3)
+    d = Deduper.__new__(Deduper)
+    d.th = Thresholds(max_candidates=4)
+    for _ in range(200):
+        n = int(rng.integers(1, 6))
+        size = int(rng.integers(0, 40))
+        owner = np.sort(rng.integers(0, n, size))
+        refs = rng.integers(1, 7, size).astype(np.uint64)  # few clusters: many repeats and ties
+        title = rng.random(size) < 0.5
+        title_keys, lead_keys = rng.integers(0, 6, n), rng.integers(0, 6, n)
+        hits = _Hits(owner, refs, title, n)
+        expected = [d._candidate_ids(hits.of(i), int(title_keys[i]), int(lead_keys[i])) for i in range(n)]
+        assert hits.candidates(title_keys, lead_keys, 4) == expected
+        assert [len(hits.of(i)) for i in range(n)] == np.bincount(owner, minlength=n).tolist()
+
+
+def test_words_are_hashed_on_the_bytes_as_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keys' word hashes, computed for a batch on its bytes, are each word's stem hash (0 for a stopword),
+    with only a lead's first `lead_span` words, for any text (empty, non-ASCII, a stray line break) — also when
+    the word table fills up and is emptied in the middle of a batch."""
+    from pipeline.dedup import index
+    from pipeline.dedup.normalize import STOPWORDS, stem
+
+    texts = [(norm_title("Hundreds of civilians flee Kherson under shelling"), lead("Residents of Kherson " * 30)),
+             ("", ""), ("kyïv евакуація", "the of a"), ("line\nbreak", "één twee"), ("fled", "")]
+    for bits in (20, 5):  # 32 slots: emptied while learning the second batch's words
+        stems = index._Stems(bits)
+        monkeypatch.setattr(index, "_STEMS", stems)
+        first = [("alpha beta gamma delta epsilon zeta", "")]
+        for batch, span in ((first, 40), (texts + first, 40), (texts, 3)):
+            raw, owner, title, data, starts, ends = index._word_spans(batch, span)
+            before = stems.keys
+            got = index._stem_hashes(raw, data, starts, ends)
+            if bits == 5 and len(batch) > len(texts):
+                assert stems.keys is not before  # emptied: words of the first batch were learned again
+            expected = [(i, True, w) for i, (t, _) in enumerate(batch) for w in t.split()]
+            expected += [(i, False, w) for i, (_, ld) in enumerate(batch) for w in ld.split()[:span]]
+            expected.sort(key=lambda e: (e[0], not e[1]))  # by story, headline first, in order
+            assert list(zip(owner.tolist(), title.tolist(), strict=True)) == [(i, t) for i, t, _ in expected]
+            assert got.tolist() == [0 if w in STOPWORDS else index.word_hash(stem(w)) for _, _, w in expected]

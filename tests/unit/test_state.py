@@ -105,6 +105,42 @@ def test_another_connection_and_a_rollback(tmp_path: Path) -> None:
     other.close()
 
 
+def test_rows_written_are_indexed_without_reading_them_back_unless_another_process_wrote(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store indexes the rows it writes as it writes them (their seq numbers follow the index's last), but
+    only when nothing else wrote in between: a row another process slips in after the index caught up shifts the
+    numbers, and both rows must still be found (by reading them back)."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    store.assign_many([row("s1", "c1")])
+    ids = store._index("stories")
+    assert ids.upto == 1 and store.story_cluster("s1") == ("c1", False)
+    calls: list[str] = []
+    slip_at = 0  # the index call after which another process writes a row
+    caught_up = SqliteStore._index
+
+    def index(self: SqliteStore, table: str) -> IdentityIndex:
+        found = caught_up(self, table)
+        calls.append(table)
+        if len(calls) == slip_at:
+            other = sqlite3.connect(path, isolation_level=None)
+            other.execute("INSERT INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, "
+                          "feed_url, fingerprint) VALUES ('theirs', 'c9', '', '', 1.0, 0, ?, '')", (FEED,))
+            other.close()
+        return found
+
+    monkeypatch.setattr(SqliteStore, "_index", index)
+    store.assign_many([row("s2", "c2")])  # nothing written in between: indexed as written
+    assert ids.upto == 2 and calls == ["stories", "stories"]  # the check that it is new, the write
+    calls.clear()
+    slip_at = 2  # just after the write's catch-up, before its insert
+    store.assign_many([row("s3", "c3")])  # lands at 4, after theirs at 3
+    assert ids.upto == 2  # not indexed as written: the numbers are not the ones that followed
+    assert [store.story_cluster(s) for s in ("s3", "theirs", "s2")] == [("c3", False), ("c9", False), ("c2", False)]
+    assert ids.upto == 4
+    store.close()
+
+
 def test_stores_of_one_state_file_share_its_indexes(tmp_path: Path) -> None:
     """The worker opens a store per stage and cycle: they share the file's in-memory indexes (built once), but a
     new state file at the same path, or a restart, starts afresh."""
