@@ -8,6 +8,7 @@ the clusters themselves stay in the state store, so memory does not grow with th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
@@ -139,9 +140,23 @@ def republishes(story: Story, sources: tuple[str, ...]) -> bool:
     the cluster by name ("Start reading Daily Mirror ...", "... - Mirror")."""
     if story.aggregator:
         return True
-    head = " " + " ".join(words(f"{story.title}\n{story.summary[:400]}")) + " "
-    names = {outlet_name(s) for s in sources if s != story.source}
-    return any(len(n) >= 4 and f" {' '.join(words(n))} " in head for n in names)
+    names = [n for s in sources if s != story.source and (n := _outlet_words(s))]
+    text = f"{story.title}\n{story.summary[:400]}"
+    folded = fold(text)  # each word of the text is in it: no name whose first word is not can be credited
+    if not any(first in folded for _, first in names):
+        return False
+    head = " " + " ".join(words(text)) + " "
+    return any(name in head for name, _ in names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _outlet_words(source: str) -> tuple[str, str] | None:
+    """The outlet's name as words (' daily mirror ') and its first word; None when too short to tell."""
+    name = outlet_name(source)
+    if len(name) < 4:
+        return None
+    found = words(name)
+    return f" {' '.join(found)} ", (found[0] if found else "")
 
 
 def cluster_ref(cluster_id: str) -> int:

@@ -85,6 +85,7 @@ def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None) -> str:
         text = text.translate(_QUOTES)
     text = _strip_edges(" ".join(text.split()))  # first: "(AFP)" in a dateline is the dateline's
     low = text.lower()
+    before = text
     if len(low) == len(text):  # spans found in the lower-cased text are the same spans of the text
         pieces: list[str] = []
         last = 0
@@ -96,6 +97,8 @@ def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None) -> str:
         text = _BOILERPLATE_ANYCASE.sub(" ", text)
     if extra is not None:
         text = extra.sub(" ", text)
+    if text is before and text[:1] != " " and text[-1:] != " ":  # nothing removed: still collapsed
+        return text
     stripped = " ".join(text.split())
     # Chrome removed from the front can uncover a dateline or byline: "Start reading ... KYIV (Reuters) - ..."
     return _strip_edges(stripped, start_only=True) if len(stripped) < len(text) else stripped
@@ -116,8 +119,14 @@ _DOTTED = re.compile(r"\b(?:[A-Za-z]\.){2,}")  # D.C., U.N., p.m.
 def norm_title(title: str) -> str:
     """Headline without an outlet suffix (`... - Reuters`, `... | inkl`), folded, as space-joined words;
     dotted abbreviations closed up (D.C. -> dc)."""
-    title = _US.sub(" usa ", _TITLE_SUFFIX.sub("", title.strip()))
-    return " ".join(words(_DOTTED.sub(lambda m: m.group().replace(".", "") + " ", title)))
+    title = title.strip()
+    if "-" in title or "|" in title or "–" in title or "—" in title:  # (each regex only when it can match)
+        title = _TITLE_SUFFIX.sub("", title)
+    if "U" in title:
+        title = _US.sub(" usa ", title)
+    if "." in title:
+        title = _DOTTED.sub(lambda m: m.group().replace(".", "") + " ", title)
+    return " ".join(words(title))
 
 
 def lead(summary: str, n_words: int = 60, extra: re.Pattern[str] | None = None) -> str:

@@ -83,6 +83,9 @@ def test_the_newest_story_with_a_url_answers_for_it(tmp_path: Path) -> None:
     assert store.seen_many([ident("s3", url="http://x/1", feed="http://c")])[0] == {"xurl": ("new", False)}
     store.assign_many([row("s1", "other")])  # a story already recorded keeps its first record
     assert store.story_cluster("s1") == ("old", False)
+    store.assign_many([row("s4", "first"), row("s4", "second")])  # so does one written twice at once
+    assert store.story_cluster("s4") == ("first", False)
+    assert store._db.execute("SELECT count(*) FROM stories WHERE id IN ('s1', 's4')").fetchone()[0] == 2
     store.close()
 
 
