@@ -32,7 +32,9 @@ BOILERPLATE: tuple[str, ...] = (
     r"\([^)]{0,60}(?:via getty images|/getty images|/ap|/reuters|/afp|/shutterstock)\)",
     r"\((?:afp|ap|reuters|getty images|epa)\)",
 )
-_BOILERPLATE_RE = re.compile("|".join(f"(?:{p})" for p in BOILERPLATE))  # run on lower-cased text: 6x faster
+# Run on lower-cased text (6x faster than ignoring case), and never from inside a word: "phone app" is not the
+# chrome "one app", "spread more" not "read more" (the check also makes the scan ~25% faster).
+_BOILERPLATE_RE = re.compile("(?<![a-z0-9])(?:" + "|".join(f"(?:{p})" for p in BOILERPLATE) + ")")
 _BOILERPLATE_ANYCASE = re.compile(_BOILERPLATE_RE.pattern, re.IGNORECASE)
 
 # Case-sensitive, anchored: a dateline or byline opening the text, an agency credit closing it.

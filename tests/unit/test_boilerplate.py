@@ -49,6 +49,7 @@ def test_edge_pattern_removes_its_example(index: int, text: str) -> None:
     "The AP reported that hundreds of civilians have had to flee.",
     "Ukraine - Russia talks resume in Istanbul.",
     "By the end of the week hundreds of civilians had fled.",
+    "Download the phone app to spread more news of the four picks.",  # chrome phrases inside words
 ])
 def test_ordinary_text_is_left_alone(text: str) -> None:
     """Sentences that merely look like datelines, bylines or credits are kept."""
