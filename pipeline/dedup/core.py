@@ -124,8 +124,8 @@ def decide(title_n: str, lead_n: str, candidates: list[ClusterRecord], th: Thres
 def fingerprint(title_n: str, lead_n: str, min_words: int = 8) -> str:
     """Content fingerprint of a story (normalized headline and lead); '' when there is too little text to
     tell two items apart (a bare "Live updates" headline is not an identity)."""
-    if len(title_n.split()) + len(lead_n.split()) < min_words:
-        return ""
+    if (title_n.count(" ") + 1 if title_n else 0) + (lead_n.count(" ") + 1 if lead_n else 0) < min_words:
+        return ""  # (normalized texts: words separated by single spaces)
     return hashlib.sha1(f"{title_n}\n{lead_n}".encode(), usedforsecurity=False).hexdigest()[:20]
 
 

@@ -25,12 +25,16 @@ def identities(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[t
     """The lookups a story answers to, as (kind, feed or '', value), without empty ones: `id`; `guid`, `url`,
     `fp` within its feed; `xurl`, `xguid` in any feed (see `Store.seen_many`)."""
     out = [("id", "", story_id)]
-    for kind, value in (("guid", guid), ("url", url), ("fp", fp)):
-        if value:
-            out.append((kind, feed, value))
-    for kind, value in (("xurl", url), ("xguid", guid)):
-        if value:
-            out.append((kind, "", value))
+    if guid:
+        out.append(("guid", feed, guid))
+    if url:
+        out.append(("url", feed, url))
+    if fp:
+        out.append(("fp", feed, fp))
+    if url:
+        out.append(("xurl", "", url))
+    if guid:
+        out.append(("xguid", "", guid))
     return out
 
 

@@ -1,8 +1,10 @@
 """Feed parsing: bytes and headers in, clean Story records or reasons out."""
 
+import pytest
+
 from pipeline.demo import FEEDS_DIR
 from pipeline.model import FeedSpec
-from pipeline.sources.parse import canonical_url, clean_text, parse_feed, split_items
+from pipeline.sources.parse import _canonical_split, canonical_url, clean_text, parse_feed, split_items
 
 FEED = FeedSpec("http://127.0.0.1/x.xml", "")
 
@@ -72,6 +74,18 @@ def test_canonical_url_folds_amp_and_mobile_variants() -> None:
         assert canonical_url(variant) == base, variant
     assert canonical_url("https://news.example/a.amp.html") == "news.example/a.html"
 
+
+
+@pytest.mark.parametrize("url", [
+    "https://www.x.example/a/", "http://m.x.example", "https://amp.x.example/a.amp.html", "https://x.example/a/amp/",
+    "https://a.example/x#frag", "https://a.example//", "http://www.", "https://a.example/\tb", "//a.example/x",
+    "HTTPS://A.example/x", "https://user@a.example/x", "https://a.example:8080/x", "https://a.example/x y",
+    "https://a.example/x\n", " https://a.example/x", "https://[::1]/x", "https://a.example/%7Ex/ü", "ftp://a.example/x",
+    "https://WWW.Mirror.co.uk/news/a-1/?utm_source=rss&id=2#top", "https://a.example/x#f#g", "https://a..example/x",
+])
+def test_canonical_url_shortcut_agrees_with_urlsplit(url: str) -> None:
+    """Plain links skip urlsplit; every link canonicalizes as it would through urlsplit."""
+    assert canonical_url(url) == _canonical_split(url)
 
 class TestSplitItems:
     def test_blocks_reassemble_the_document(self) -> None:
