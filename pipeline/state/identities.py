@@ -86,14 +86,15 @@ class IdentityIndex:
         if not keys:
             return []
         wanted = np.array(keys, dtype=np.uint64)
-        shard = wanted >> _SHIFT
+        order = np.argsort(wanted)  # sorted, each shard's keys are a run, and searching them goes in order
+        wanted = wanted[order]
+        bounds = np.searchsorted(wanted >> _SHIFT, np.arange(SHARDS + 1, dtype=np.uint64)).tolist()
         rows = np.zeros(len(keys), dtype=self.rows[0].dtype)
-        for s in np.unique(shard).tolist():
-            if not len(self.keys[s]):
-                continue
-            mine = np.flatnonzero(shard == s)
-            at = np.searchsorted(self.keys[s], wanted[mine]).clip(max=len(self.keys[s]) - 1)
-            rows[mine] = np.where(self.keys[s][at] == wanted[mine], self.rows[s][at], 0)
+        for s in range(SHARDS):
+            a, b, known = bounds[s], bounds[s + 1], self.keys[s]
+            if a < b and len(known):
+                at = np.searchsorted(known, wanted[a:b]).clip(max=len(known) - 1)
+                rows[order[a:b]] = np.where(known[at] == wanted[a:b], self.rows[s][at], 0)
         found: list[int] = rows.tolist()
         if self.recent:
             get = self.recent.get
