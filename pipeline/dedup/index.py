@@ -151,7 +151,7 @@ def _word_spans(texts: list[tuple[str, str]], lead_span: int) -> tuple[np.ndarra
     h[h == 0] = 1
     word = ends > starts  # not the empty text
     h, segment, starts, ends = h[word], segment[word], starts[word], ends[word]
-    rank = np.arange(len(segment)) - np.searchsorted(segment, segment)  # place in its text
+    rank = np.arange(len(segment)) - np.searchsorted(segment, np.arange(2 * len(texts)))[segment]  # place in its text
     title = segment % 2 == 0
     keep = title | (rank < lead_span)
     return h[keep], segment[keep] // 2, title[keep], data, starts[keep], ends[keep]
@@ -197,7 +197,7 @@ def signatures(texts: list[tuple[str, str]], title_words: int = 7, sample: int =
 
     words, owner = hashes[in_title], word_owner[in_title]
     words, owner = _distinct(words[words != 0], owner[words != 0])
-    rank = np.arange(len(words)) - np.searchsorted(owner, owner)  # place among the story's distinct words
+    rank = np.arange(len(words)) - np.searchsorted(owner, stories)[owner]  # place among the story's distinct words
     chosen = rank < title_words
     matrix = np.zeros((n, title_words), dtype=_U)
     matrix[owner[chosen], rank[chosen]] = words[chosen]
@@ -281,7 +281,7 @@ class KeyTable:
         if not len(keys):
             return
         bucket, check = self._split(keys)
-        order = np.argsort(bucket, kind="stable")
+        order = np.argsort(bucket * len(bucket) + np.arange(len(bucket)))  # stable, as a fast unstable sort
         bucket, check, refs = bucket[order], check[order], refs[order]
         first = np.ones(len(bucket), dtype=bool)
         first[1:] = bucket[1:] != bucket[:-1]
