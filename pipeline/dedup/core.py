@@ -91,7 +91,7 @@ def title_match(title_n: str, other_n: str, th: Thresholds, words: set[str] | No
     if (shared >= th.title_shared and words_shared >= 2
             and (jaccard >= th.title_jaccard or (shared >= th.title_shared_more and jaccard >= th.title_jaccard_more))):
         return float(fuzz.token_set_ratio(" ".join(sorted(a)), " ".join(sorted(b))))
-    if min(len(title_n.split()), len(other_n.split())) >= th.min_title_words:
+    if min(n_words(title_n), n_words(other_n)) >= th.min_title_words:
         score = float(fuzz.token_sort_ratio(title_n, other_n, score_cutoff=th.title))
         if score >= th.title:
             return score
@@ -101,24 +101,32 @@ def title_match(title_n: str, other_n: str, th: Thresholds, words: set[str] | No
 _NEW = Decision(None, Reason.NEW, 0.0)
 
 
+def n_words(normalized: str) -> int:
+    """The number of words of a normalized text (words separated by single spaces), without splitting it."""
+    return normalized.count(" ") + 1 if normalized else 0
+
+
 def decide(title_n: str, lead_n: str, candidates: list[ClusterRecord], th: Thresholds) -> Decision:
     """Best-scoring candidate cluster that matches on headline or lead, else a new cluster."""
     best = _NEW
     if not candidates:
         return best
     words = set(content_words(title_n))
-    lead_ok = len(lead_n.split()) >= th.min_lead_words
-    n = th.lead_chars
+    lead_ok = n_words(lead_n) >= th.min_lead_words
+    opening = lead_n[: th.lead_chars]
     for c in candidates:
         score = title_match(title_n, c.norm_title, th, words)
         if score and score > best.score:
             best = Decision(c.id, Reason.SIMILAR_TITLE, score)
-        if lead_ok and len(c.lead.split()) >= th.min_lead_words:
+        if lead_ok and n_words(c.lead) >= th.min_lead_words:
             # The opening of either text inside the other: survives datelines, captions and truncation. Scores
-            # under the threshold count as 0, so rapidfuzz may stop early; the second is skipped after a 100.
-            score = fuzz.partial_ratio(lead_n[:n], c.lead, score_cutoff=th.lead)
+            # under the threshold count as 0, so rapidfuzz may stop early; the second is skipped after a 100,
+            # and both when the shorter text is inside the other (a 100: the copy of a copy, cheaply).
+            inside = opening in c.lead if len(opening) <= len(c.lead) else c.lead in opening
+            score = 100.0 if inside else fuzz.partial_ratio(opening, c.lead, score_cutoff=th.lead)
             if score < 100:
-                score = max(score, fuzz.partial_ratio(c.lead[:n], lead_n, score_cutoff=max(th.lead, score)))
+                score = max(score, fuzz.partial_ratio(c.lead[: th.lead_chars], lead_n,
+                                                      score_cutoff=max(th.lead, score)))
             if score >= th.lead and score > best.score:
                 best = Decision(c.id, Reason.SIMILAR_LEAD, score)
     return best
@@ -127,8 +135,8 @@ def decide(title_n: str, lead_n: str, candidates: list[ClusterRecord], th: Thres
 def fingerprint(title_n: str, lead_n: str, min_words: int = 8) -> str:
     """Content fingerprint of a story (normalized headline and lead); '' when there is too little text to
     tell two items apart (a bare "Live updates" headline is not an identity)."""
-    if (title_n.count(" ") + 1 if title_n else 0) + (lead_n.count(" ") + 1 if lead_n else 0) < min_words:
-        return ""  # (normalized texts: words separated by single spaces)
+    if n_words(title_n) + n_words(lead_n) < min_words:
+        return ""
     return hashlib.sha1(f"{title_n}\n{lead_n}".encode(), usedforsecurity=False).hexdigest()[:20]
 
 
@@ -451,7 +459,7 @@ class Deduper:
             # A founder with an empty or truncated summary hands its place as the cluster's lead to the first
             # copy with a usable one, so later copies are not compared with nothing. A usable founder lead is
             # kept: a longer copy is often just one with more chrome in front.
-            short = len(cluster.lead.split()) < self.th.min_lead_words
+            short = n_words(cluster.lead) < self.th.min_lead_words
             best_lead = lead_n if short and len(lead_n) > len(cluster.lead) else cluster.lead
             if best_lead is not cluster.lead:  # index the lead copies will be compared with
                 pending.index(cluster_ref(cluster.id), self.signatures([(cluster.norm_title, best_lead)]).keys)
