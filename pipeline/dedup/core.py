@@ -33,6 +33,8 @@ DEFAULT_SEEN_RETENTION = 30 * 86400.0
 # Where a chunk's time goes: texts normalized; identities looked up in the store; signature keys computed and
 # looked up; candidates read back (in one query for the chunk) and each story decided; the chunk's writes.
 PHASES = ("normalize", "store reads", "keys+lookup", "decide", "writes")
+MAX_CHUNK = 1 << 16  # stories a chunk (a story's number in its chunk shares a 64-bit word with a cluster reference)
+FEW_KEYS = 3  # a headline or lead with at most this many keys: one shared key makes a candidate
 
 
 class Reason(str, Enum):
@@ -252,9 +254,9 @@ class _Hits:
         out: list[list[str]] = [[] for _ in range(n)]
         if not len(self.refs):
             return out
-        pair = (self.owner.astype(np.uint64) << np.uint64(48)) | self.refs
+        pair = (self.owner.astype(np.uint64) << np.uint64(48)) | self.refs  # story < 2**16 (MAX_CHUNK)
         pairs, first, inverse, count = np.unique(pair, return_index=True, return_inverse=True, return_counts=True)
-        short = np.where(self.title, title_keys[self.owner] <= 3, lead_keys[self.owner] <= 3)
+        short = np.where(self.title, title_keys[self.owner] <= FEW_KEYS, lead_keys[self.owner] <= FEW_KEYS)
         one = np.zeros(len(pairs), dtype=bool)
         one[inverse[short]] = True
         owner = (pairs >> np.uint64(48)).astype(np.intp)
@@ -298,6 +300,8 @@ class Deduper:
         self.capacity = capacity
         self.index = index if index is not None else KeyTable(capacity)
         self._warm = index is not None
+        if not 1 <= chunk <= MAX_CHUNK:
+            raise ValueError(f"chunk must be 1..{MAX_CHUNK}, not {chunk}")
         self.chunk = chunk
         self.saved = saved
         self.timings = dict.fromkeys(PHASES, 0.0)  # seconds spent per phase, for benchmarks
@@ -343,7 +347,7 @@ class Deduper:
             return []
         counts = Counter(r for r, _ in hits)
         # A short headline or lead (up to 3 keys): one shared key of it can be a copy.
-        one = {r for r, title in hits if (title_keys if title else lead_keys) <= 3}
+        one = {r for r, title in hits if (title_keys if title else lead_keys) <= FEW_KEYS}
         return [f"c{r:012x}" for r, n in counts.most_common() if n >= 2 or r in one][: self.th.max_candidates]
 
     def _clusters(self, ids: list[str], pending: _Pending) -> list[ClusterRecord]:

@@ -11,7 +11,8 @@ almost never does —
   starts (captions, datelines and chrome in front only add bigrams).
 
 Keys are computed for many stories at once (`signatures`, a few numpy operations per batch rather than a Python
-loop per key), because a per-key loop was the largest cost of clustering a story.
+loop per key), because a per-key loop was the largest cost of clustering a story; so are the words themselves
+(hashed on the batch's bytes, their stems found in a numpy table: `_word_spans`, `_Stems`).
 
 `KeyTable` maps keys to cluster references in one fixed-size numpy array: buckets of `WAYS` slots, each slot a
 64-bit word holding a 16-bit key check and a 48-bit cluster reference, overwritten oldest-first. Memory is fixed
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ DEFAULT_CAPACITY = 250_000  # clusters; 64 MiB of table
 _REF_BITS = 48
 _REF_MASK = (1 << _REF_BITS) - 1
 _U = np.uint64
+
 
 def word_hash(word: str) -> int:
     """A stable, non-zero 64-bit hash of a word (the same in every process and run, unlike `hash()`)."""
@@ -71,7 +74,9 @@ class _Stems:
     misses on the dict's key strings); this is a few array operations a batch. Words are learned as they come
     (stemming and hashing each once); past half full the table is emptied and relearned, which bounds it."""
 
-    def __init__(self, bits: int = 20) -> None:  # 16 MiB, up to 512k distinct words
+    MAX_BITS = 20  # 16 MiB: up to 512k distinct words, then emptied
+
+    def __init__(self, bits: int = 16) -> None:  # 1 MiB to start with, doubled as words come
         self._empty(bits)
 
     def _empty(self, bits: int) -> None:
@@ -95,36 +100,50 @@ class _Stems:
             slot[todo] = (slot[todo] + 1) & self.mask
         return out, known
 
-    def fits(self, n: int) -> bool:
-        """Can `n` more words be learned (the table stays at most half full)?"""
-        return self.size + n <= (self.mask + 1) // 2
+    def make_room(self, n: int) -> bool:
+        """Room for `n` more words (the table stays at most half full): the table doubled, up to `MAX_BITS`, or
+        else emptied. False when emptied."""
+        bits = self.mask.bit_length()
+        while self.size + n > 1 << (bits - 1) and bits < self.MAX_BITS:
+            bits += 1
+        if self.size + n <= 1 << (bits - 1):
+            if bits > self.mask.bit_length():
+                used = np.flatnonzero(self.keys)
+                keys, values = self.keys[used].tolist(), self.values[used].tolist()
+                self._empty(bits)
+                self._insert(keys, values)
+            return True
+        self._empty(max(bits, (2 * n - 1).bit_length()))
+        return False
 
-    def empty(self, n: int) -> None:
-        """Forget every word; room for at least `n`."""
-        self._empty(max(self.mask.bit_length(), (2 * n - 1).bit_length()))
-
-    def learn(self, raw: list[int], words: list[str]) -> None:
-        """Add words not in the table (`raw`: their hashes, distinct; see `fits`)."""
-        keys, values, mask = self.keys, self.values, self.mask
-        for r, word in zip(raw, words, strict=True):
+    def _insert(self, raw: list[int], values: list[int]) -> None:
+        keys, table, mask = self.keys, self.values, self.mask
+        for r, v in zip(raw, values, strict=True):
             at = r & mask
             while keys[at]:
                 at = (at + 1) & mask
-            keys[at], values[at] = r, 0 if word in STOPWORDS else word_hash(stem(word))
+            keys[at], table[at] = r, v
         self.size += len(raw)
+
+    def learn(self, raw: list[int], words: list[str]) -> None:
+        """Add words not in the table (`raw`: their hashes, distinct; see `make_room`)."""
+        self._insert(raw, [0 if word in STOPWORDS else word_hash(stem(word)) for word in words])
 
 
 _STEMS = _Stems()
+_LOCK = threading.Lock()  # the stem table and the powers are shared by the process's Dedupers
 _P = 0x100000001B3  # odd: invertible modulo 2**64
+_BATCH = 1000  # texts hashed at once, at most: ~0.5 MB of text, so ~8 MiB of powers kept
 _POWERS = [np.ones(1, dtype=_U), np.ones(1, dtype=_U)]  # P**i and P**-i modulo 2**64, grown as needed
 
 
-def _powers(n: int) -> list[np.ndarray]:
-    if len(_POWERS[0]) < n:
-        size = 1 << (n - 1).bit_length()
-        for i, base in enumerate((_P, pow(_P, -1, 1 << 64))):
-            _POWERS[i] = np.concatenate([np.ones(1, dtype=_U), np.cumprod(np.full(size - 1, base, dtype=_U))])
-    return _POWERS
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    with _LOCK:
+        if len(_POWERS[0]) < n:
+            size = 1 << (n - 1).bit_length()
+            for i, base in enumerate((_P, pow(_P, -1, 1 << 64))):
+                _POWERS[i] = np.concatenate([np.ones(1, dtype=_U), np.cumprod(np.full(size - 1, base, dtype=_U))])
+        return _POWERS[0], _POWERS[1]
 
 
 def _word_spans(texts: list[tuple[str, str]], lead_span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, bytes,
@@ -159,18 +178,18 @@ def _word_spans(texts: list[tuple[str, str]], lead_span: int) -> tuple[np.ndarra
 
 def _stem_hashes(raw: np.ndarray, data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """`_STEMS` of each word hash, learning the words not seen before (their text is data[start:end])."""
-    hashes, known = _STEMS.get(raw)
-    if known.all():
+    with _LOCK:
+        hashes, known = _STEMS.get(raw)
+        if known.all():
+            return hashes
+        learn = ~known
+        if not _STEMS.make_room(int(learn.sum())):  # emptied: start again with this batch's words
+            learn[:] = True
+        new, first = np.unique(raw[learn], return_index=True)
+        at_start, at_end = starts[learn][first].tolist(), ends[learn][first].tolist()
+        _STEMS.learn(new.tolist(), [data[a:e].decode() for a, e in zip(at_start, at_end, strict=True)])
+        hashes, known = _STEMS.get(raw)
         return hashes
-    learn = ~known
-    if not _STEMS.fits(int(learn.sum())):  # full: start again with this batch's words
-        _STEMS.empty(len(raw))
-        learn[:] = True
-    new, first = np.unique(raw[learn], return_index=True)
-    at_start, at_end = starts[learn][first].tolist(), ends[learn][first].tolist()
-    _STEMS.learn(new.tolist(), [data[a:e].decode() for a, e in zip(at_start, at_end, strict=True)])
-    hashes, known = _STEMS.get(raw)
-    return hashes
 
 
 def _distinct(values: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -191,6 +210,11 @@ def signatures(texts: list[tuple[str, str]], title_words: int = 7, sample: int =
     the smallest hashes (the word itself when there is one), and the bigrams of content words among the lead's
     first `lead_span` words, sampled 1 in `sample` by value (so every copy samples the same ones); no repeats."""
     n = len(texts)
+    if n > _BATCH:  # in parts: the hashing's memory grows with the bytes of a batch
+        parts = [signatures(texts[i : i + _BATCH], title_words, sample, lead_span) for i in range(0, n, _BATCH)]
+        return Signatures(np.concatenate([p.keys for p in parts]),
+                          np.concatenate([p.owner + i * _BATCH for i, p in enumerate(parts)]),
+                          np.concatenate([p.title for p in parts]))
     raw, word_owner, in_title, data, starts, ends = _word_spans(texts, lead_span)
     hashes = _stem_hashes(raw, data, starts, ends)
     stories = np.arange(n)

@@ -404,24 +404,46 @@ def test_candidates_of_a_chunk_are_those_of_each_story() -> None:
 def test_words_are_hashed_on_the_bytes_as_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """The keys' word hashes, computed for a batch on its bytes, are each word's stem hash (0 for a stopword),
     with only a lead's first `lead_span` words, for any text (empty, non-ASCII, a stray line break) — also when
-    the word table fills up and is emptied in the middle of a batch."""
+    the word table grows, or is full and emptied in the middle of a batch."""
     from pipeline.dedup import index
     from pipeline.dedup.normalize import STOPWORDS, stem
 
     texts = [(norm_title("Hundreds of civilians flee Kherson under shelling"), lead("Residents of Kherson " * 30)),
              ("", ""), ("kyïv евакуація", "the of a"), ("line\nbreak", "één twee"), ("fled", "")]
-    for bits in (20, 5):  # 32 slots: emptied while learning the second batch's words
+    for bits, max_bits in ((16, 20), (5, 20), (5, 5)):  # 32 slots: grown, or emptied, for the second batch
         stems = index._Stems(bits)
+        stems.MAX_BITS = max_bits
         monkeypatch.setattr(index, "_STEMS", stems)
         first = [("alpha beta gamma delta epsilon zeta", "")]
-        for batch, span in ((first, 40), (texts + first, 40), (texts, 3)):
+        first_raw = index._word_spans(first, 40)[0]
+        for batch, span in ((first, 40), (texts, 40), (texts + first, 3)):
             raw, owner, title, data, starts, ends = index._word_spans(batch, span)
             before = stems.keys
             got = index._stem_hashes(raw, data, starts, ends)
-            if bits == 5 and len(batch) > len(texts):
-                assert stems.keys is not before  # emptied: words of the first batch were learned again
+            if bits == 5 and batch is texts:
+                assert stems.keys is not before  # grown (the first batch's words kept) or emptied
+                assert stems.get(first_raw)[1].all() == (max_bits > 5)
             expected = [(i, True, w) for i, (t, _) in enumerate(batch) for w in t.split()]
             expected += [(i, False, w) for i, (_, ld) in enumerate(batch) for w in ld.split()[:span]]
             expected.sort(key=lambda e: (e[0], not e[1]))  # by story, headline first, in order
             assert list(zip(owner.tolist(), title.tolist(), strict=True)) == [(i, t) for i, t, _ in expected]
             assert got.tolist() == [0 if w in STOPWORDS else index.word_hash(stem(w)) for _, _, w in expected]
+
+
+def test_signatures_of_many_texts_are_computed_in_parts_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big batch (a cold start's page of clusters) is hashed in parts, which changes nothing."""
+    from pipeline.dedup import index
+
+    texts = [(norm_title(s.title), lead(s.summary)) for s in demo_stories()] + [("", "")]
+    whole = index.signatures(texts)
+    monkeypatch.setattr(index, "_BATCH", 4)
+    parts = index.signatures(texts)
+    assert len(whole.keys) > 100 and max(whole.owner) == len(texts) - 2  # the empty text has no keys
+    for a, b in ((whole.keys, parts.keys), (whole.owner, parts.owner), (whole.title, parts.title)):
+        assert a.tolist() == b.tolist()
+
+
+def test_chunk_size_is_bounded(store: SqliteStore) -> None:
+    """A chunk's story numbers share a 64-bit word with cluster references: at most 65,536 stories a chunk."""
+    with pytest.raises(ValueError, match="chunk"):
+        Deduper(store, chunk=70_000)
