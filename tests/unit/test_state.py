@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.model import ClusterRecord
@@ -41,6 +42,31 @@ def test_index_answers_with_the_newest_row_before_and_after_merging() -> None:
     ids.merge(oldest_row=2)  # row 1 evicted: its entries go
     assert ids.find([keys["id"], keys["guid"], keys["xurl"]]) == [0, 0, 3]
     assert all(list(k) == sorted(k) for k in ids.keys)
+
+
+def test_index_levels_agree_with_a_dict() -> None:
+    """Entries move from the dict to the middle array to the big ones; at every step each key answers with its
+    newest row, or, once that row is evicted, with nothing (or an evicted row, which the store's check rejects)."""
+    rng = np.random.default_rng(4)
+    ids = IdentityIndex(merge_at=5, fold_at=12)
+    model: dict[int, int] = {}
+    oldest = 0
+    used = set()
+    for seq in range(1, 400):
+        keys = [int(k) for k in rng.integers(1, 60, 2)] + [int(rng.integers(1, 2**63)) << 1]
+        ids.add(seq, keys)
+        model.update(dict.fromkeys(keys, seq))
+        if ids.due():
+            oldest = max(oldest, int(rng.integers(0, seq)) if rng.random() < 0.3 else 0)
+            ids.merge(oldest)
+            used |= {"middle"} if len(ids.mid_keys) else set()
+            used |= {"big"} if any(len(k) for k in ids.keys) else set()
+        asked = [*model, 3, 2**63 + 5]
+        for key, row in zip(asked, ids.find(asked), strict=True):
+            newest = model.get(key, 0)
+            assert row == newest if newest >= oldest else row < oldest, (key, row, newest, oldest)
+    assert used == {"middle", "big"}
+    assert all(list(k) == sorted(k) and len(set(k.tolist())) == len(k) for k in [*ids.keys, ids.mid_keys])
 
 
 def test_index_rows_past_four_billion() -> None:
