@@ -38,8 +38,9 @@ def test_eval_dedup_smoke() -> None:
 def test_bench_dedup_smoke() -> None:
     """bench_dedup.py measures its rows at a tiny window and prints its tables (rates, where the time goes, the
     restart); every syndicated copy is found, no new story is merged, and the copy after the restart is found."""
-    res = subprocess.run([sys.executable, str(BENCH / "bench_dedup.py"), "--windows", "500", "--measure", "60",
-                          "--naive-max", "500"], capture_output=True, text=True, timeout=300, check=False)
+    res = subprocess.run([sys.executable, str(BENCH / "bench_dedup.py"), "--windows", "500", "--measure", "30",
+                          "--cycles", "2", "--naive-max", "500"], capture_output=True, text=True, timeout=300,
+                         check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     rows = [line for line in res.stdout.splitlines() if line.strip().startswith("500")]
     names = ("newswatch Deduper", "counting the checkpoint", "naive pairwise token_set_ratio")
