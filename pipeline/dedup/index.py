@@ -133,7 +133,7 @@ class _Stems:
 _STEMS = _Stems()
 _LOCK = threading.Lock()  # the stem table and the powers are shared by the process's Dedupers
 _P = 0x100000001B3  # odd: invertible modulo 2**64
-_BATCH = 1000  # texts hashed at once, at most: ~0.5 MB of text, so ~8 MiB of powers kept
+_BATCH = 500  # texts hashed at once, at most (a chunk): ~0.25 MB of text, so ~4 MiB of powers kept
 _POWERS = [np.ones(1, dtype=_U), np.ones(1, dtype=_U)]  # P**i and P**-i modulo 2**64, grown as needed
 
 

@@ -48,10 +48,11 @@ def test_index_levels_agree_with_a_dict() -> None:
     """Entries move from the dict to the middle array to the big ones; at every step each key answers with its
     newest row, or, once that row is evicted, with nothing (or an evicted row, which the store's check rejects)."""
     rng = np.random.default_rng(4)
-    ids = IdentityIndex(merge_at=5, fold_at=12)
+    ids = IdentityIndex(merge_at=5, fold_at=12, min_filter=4)  # a filter of 32 bits: remade, and mostly wrong
     model: dict[int, int] = {}
     oldest = 0
-    used = set()
+    used: set[str] = set()
+    filters: set[int] = set()
     for seq in range(1, 400):
         keys = [int(k) for k in rng.integers(1, 60, 2)] + [int(rng.integers(1, 2**63)) << 1]
         ids.add(seq, keys)
@@ -61,11 +62,12 @@ def test_index_levels_agree_with_a_dict() -> None:
             ids.merge(oldest)
             used |= {"middle"} if len(ids.mid_keys) else set()
             used |= {"big"} if any(len(k) for k in ids.keys) else set()
+            filters.add(len(ids._filter))
         asked = [*model, 3, 2**63 + 5]
         for key, row in zip(asked, ids.find(asked), strict=True):
             newest = model.get(key, 0)
             assert row == newest if newest >= oldest else row < oldest, (key, row, newest, oldest)
-    assert used == {"middle", "big"}
+    assert used == {"middle", "big"} and len(filters) > 3  # the filter was made anew as the index grew
     assert all(list(k) == sorted(k) and len(set(k.tolist())) == len(k) for k in [*ids.keys, ids.mid_keys])
 
 
