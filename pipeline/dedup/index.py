@@ -72,7 +72,8 @@ class _Stems:
     once: an open-addressing table of two numpy arrays, keyed by a 64-bit hash of the word's UTF-8 bytes
     (`_word_spans`). A dict lookup per word was the largest cost of computing keys (~10 µs a story, mostly cache
     misses on the dict's key strings); this is a few array operations a batch. Words are learned as they come
-    (stemming and hashing each once); past half full the table is emptied and relearned, which bounds it."""
+    (stemming and hashing each once); the table doubles when half full, up to `MAX_BITS`, and is then emptied
+    and relearned, which bounds it."""
 
     MAX_BITS = 20  # 16 MiB: up to 512k distinct words, then emptied
 
