@@ -286,10 +286,9 @@ class SqliteStore:
 
     def assign_many(self, rows: list[Assignment]) -> None:
         # A story already recorded keeps its first record (as does the first of two rows of one story here).
-        seqs = self._find("stories", [key(("id", "", r.story_id)) for r in rows])
-        recorded = {row[0] for row in self._rows({q for q in seqs if q}).values()}  # hits checked on the row
-        first = {r.story_id: r for r in reversed(rows)}
-        rows = [r for r in rows if first[r.story_id] is r and r.story_id not in recorded]
+        known = self.seen_many([Identity(r.story_id, "", "", "", "") for r in rows])
+        fresh = {r.story_id: r for r, k in zip(reversed(rows), reversed(known), strict=True) if not k}
+        rows = [r for r in rows if fresh.get(r.story_id) is r]
         self._append("stories", "INSERT INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, "
                      "feed_url, fingerprint) VALUES (?,?,?,?,?,?,?,?)", rows,
                      [(r.story_id, r.feed_url, r.guid, r.canonical_url, r.fingerprint) for r in rows])
