@@ -12,7 +12,6 @@ import functools
 import hashlib
 import re
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -242,14 +241,24 @@ class _Hits:
         self.owner, self.refs, self.title = owner, refs, title
         self.bounds = np.searchsorted(owner, np.arange(n + 1)).tolist()
 
+    @classmethod
+    def of_one(cls, hits: list[tuple[int, bool]]) -> _Hits:
+        """The hits (cluster reference, is a headline key) of a single story."""
+        return cls(np.zeros(len(hits), dtype=np.intp), np.array([r for r, _ in hits], dtype=np.uint64),
+                   np.array([t for _, t in hits], dtype=bool), 1)
+
     def of(self, i: int) -> list[tuple[int, bool]]:
         """Story `i`'s hits, in order."""
         a, b = self.bounds[i], self.bounds[i + 1]
         return list(zip(self.refs[a:b].tolist(), self.title[a:b].tolist(), strict=True))
 
     def candidates(self, title_keys: np.ndarray, lead_keys: np.ndarray, limit: int) -> list[list[str]]:
-        """`Deduper._candidate_ids` of every story at once (the same clusters in the same order), computed on the
-        arrays: a loop over hits was ~7 µs a story."""
+        """Each story's candidate clusters (given how many headline and lead keys it has): open clusters sharing
+        two of its keys (headline word pairs or lead bigrams), most shared first, ties by first hit, at most
+        `limit` (bounded, no scan); one is enough when the headline, or the lead, has at most `FEW_KEYS` keys.
+        One shared key is weak evidence: in a big window many unrelated stories share a pair or a bigram ("prime
+        minister"), and each would cost a read and a verification. Computed on the arrays for the whole chunk:
+        a loop over hits was ~7 µs a story."""
         n = len(self.bounds) - 1
         out: list[list[str]] = [[] for _ in range(n)]
         if not len(self.refs):
@@ -337,19 +346,6 @@ class Deduper:
             refs = np.array([cluster_ref(cid) for cid, _, _ in part], dtype=np.uint64)
             self.index.add_many(refs[sig.owner], sig.keys)
 
-    def _candidate_ids(self, hits: list[tuple[int, bool]], title_keys: int, lead_keys: int) -> list[str]:
-        """Open clusters sharing two of the story's keys (headline word pairs or lead bigrams), most shared first
-        (bounded, no scan); one is enough when the headline, or the lead, has at most 3 keys. One shared key is
-        weak evidence: in a big window many unrelated stories share a pair or a bigram ("prime minister"), and
-        each would cost a read and a verification. `hits` are (cluster reference, is a headline key) of the
-        story's keys found in the table."""
-        if not hits:
-            return []
-        counts = Counter(r for r, _ in hits)
-        # A short headline or lead (up to 3 keys): one shared key of it can be a copy.
-        one = {r for r, title in hits if (title_keys if title else lead_keys) <= FEW_KEYS}
-        return [f"c{r:012x}" for r, n in counts.most_common() if n >= 2 or r in one][: self.th.max_candidates]
-
     def _clusters(self, ids: list[str], pending: _Pending) -> list[ClusterRecord]:
         """These clusters as they stand, the chunk's own changes included, in the order given."""
         mine, stored = pending.clusters, pending.stored
@@ -408,8 +404,8 @@ class Deduper:
             kinds = identities(*idents[i])
             found = {**stored[i], **pending.seen(kinds)}
             if mine:
-                candidates[i] = self._candidate_ids(hits.of(i) + mine, title_counts[i],
-                                                    bounds[i + 1] - bounds[i] - title_counts[i])
+                counts = np.array([title_counts[i]]), np.array([bounds[i + 1] - bounds[i] - title_counts[i]])
+                candidates[i] = _Hits.of_one(hits.of(i) + mine).candidates(*counts, self.th.max_candidates)[0]
             result, founded[i] = self._decide(story, texts[i], idents[i], kinds, found, candidates[i], pending)
             out.append(result)
         t4 = clock()

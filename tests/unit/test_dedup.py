@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -382,12 +383,18 @@ def test_a_saved_key_table_is_loaded_and_caught_up(tmp_path: Path, monkeypatch: 
     assert computed[0] > 1  # the keys of every open cluster
 
 
+def one_story_candidates(hits: list[tuple[int, bool]], title_keys: int, lead_keys: int, limit: int) -> list[str]:
+    """The candidate rule, written out for one story: clusters sharing two keys, or one key of a headline or lead
+    of at most 3 keys; most shared first, ties by first hit."""
+    counts = Counter(r for r, _ in hits)
+    one = {r for r, title in hits if (title_keys if title else lead_keys) <= 3}
+    return [f"c{r:012x}" for r, n in counts.most_common() if n >= 2 or r in one][:limit]
+
+
 def test_candidates_of_a_chunk_are_those_of_each_story() -> None:
     """The chunk's candidate clusters, chosen on arrays, are exactly those the per-story rule picks, in the same
     order (ties in shared keys broken by the first hit): the order decides between equal scores."""
     rng = np.random.default_rng(3)
-    d = Deduper.__new__(Deduper)
-    d.th = Thresholds(max_candidates=4)
     for _ in range(200):
         n = int(rng.integers(1, 6))
         size = int(rng.integers(0, 40))
@@ -396,8 +403,11 @@ def test_candidates_of_a_chunk_are_those_of_each_story() -> None:
         title = rng.random(size) < 0.5
         title_keys, lead_keys = rng.integers(0, 6, n), rng.integers(0, 6, n)
         hits = _Hits(owner, refs, title, n)
-        expected = [d._candidate_ids(hits.of(i), int(title_keys[i]), int(lead_keys[i])) for i in range(n)]
+        expected = [one_story_candidates(hits.of(i), int(title_keys[i]), int(lead_keys[i]), 4) for i in range(n)]
         assert hits.candidates(title_keys, lead_keys, 4) == expected
+        for i in range(n):
+            one = _Hits.of_one(hits.of(i)).candidates(title_keys[i : i + 1], lead_keys[i : i + 1], 4)
+            assert one == [expected[i]]
         assert [len(hits.of(i)) for i in range(n)] == np.bincount(owner, minlength=n).tolist()
 
 
