@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz import fuzz
 
-from pipeline.dedup.index import DEFAULT_CAPACITY, WAYS, KeyTable, Signatures, signatures
+from pipeline.dedup.index import DEFAULT_CAPACITY, WAYS, KeyTable, Signatures, ranks, signatures
 from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, ClusterRecord, Story
 from pipeline.sources.parse import canonical_url
@@ -272,7 +272,7 @@ class _Hits:
         order = np.lexsort((first, -count, owner))  # by story; most shared first, ties by first hit
         order = order[((count >= 2) | one)[order]]
         owner = owner[order]
-        rank = np.arange(len(order)) - np.searchsorted(owner, np.arange(n))[owner]
+        rank = ranks(owner, n)
         order, owner = order[rank < limit], owner[rank < limit]
         for story, ref in zip(owner.tolist(), (pairs[order] & np.uint64((1 << 48) - 1)).tolist(), strict=True):
             out[story].append(f"c{ref:012x}")

@@ -171,7 +171,7 @@ def _word_spans(texts: list[tuple[str, str]], lead_span: int) -> tuple[np.ndarra
     h[h == 0] = 1
     word = ends > starts  # not the empty text
     h, segment, starts, ends = h[word], segment[word], starts[word], ends[word]
-    rank = np.arange(len(segment)) - np.searchsorted(segment, np.arange(2 * len(texts)))[segment]  # place in its text
+    rank = ranks(segment, 2 * len(texts))  # place in its text
     title = segment % 2 == 0
     keep = title | (rank < lead_span)
     return h[keep], segment[keep] // 2, title[keep], data, starts[keep], ends[keep]
@@ -191,6 +191,12 @@ def _stem_hashes(raw: np.ndarray, data: bytes, starts: np.ndarray, ends: np.ndar
         _STEMS.learn(new.tolist(), [data[a:e].decode() for a, e in zip(at_start, at_end, strict=True)])
         hashes, known = _STEMS.get(raw)
         return hashes
+
+
+def ranks(groups: np.ndarray, n: int) -> np.ndarray:
+    """Each element's place among the elements of its group (sorted group numbers, all below `n`)."""
+    placed: np.ndarray = np.arange(len(groups)) - np.searchsorted(groups, np.arange(n))[groups]
+    return placed
 
 
 def _distinct(values: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -222,7 +228,7 @@ def signatures(texts: list[tuple[str, str]], title_words: int = 7, sample: int =
 
     words, owner = hashes[in_title], word_owner[in_title]
     words, owner = _distinct(words[words != 0], owner[words != 0])
-    rank = np.arange(len(words)) - np.searchsorted(owner, stories)[owner]  # place among the story's distinct words
+    rank = ranks(owner, n)  # place among the story's distinct words
     chosen = rank < title_words
     matrix = np.zeros((n, title_words), dtype=_U)
     matrix[owner[chosen], rank[chosen]] = words[chosen]
