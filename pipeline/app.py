@@ -10,13 +10,17 @@ state store, not in Beam.
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import json
 import logging
+import math
 import os
 import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -301,10 +305,32 @@ def expand_feed_paths(paths: list[str]) -> list[str]:
     return files
 
 
-def read_story_lines(path: str) -> list[Story]:
-    """Stories from JSON lines: `id`, `title`, `source` required; `summary`, `link`, `published` optional.
+def story_time(value: object) -> float:
+    """A story line's `published` as epoch seconds: a number (or a string of one), or a date as feeds and APIs
+    write them — ISO 8601 / RFC 3339 (`2026-12-01T08:00:00Z`; without a zone, UTC) or RFC 822
+    (`Tue, 01 Dec 2026 08:00:00 GMT`). Raises ValueError saying what is accepted."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        with contextlib.suppress(ValueError):
+            if math.isfinite(number := float(text)):
+                return number
+        with contextlib.suppress(ValueError):  # (Python 3.10's fromisoformat does not read a final Z)
+            when = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
+            return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            when = email.utils.parsedate_to_datetime(text)
+            return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+    raise ValueError(f"published is {value!r}; give epoch seconds (1796112000) or a date such as "
+                     "2026-12-01T08:00:00Z or 'Tue, 01 Dec 2026 08:00:00 GMT', or leave it out")
 
-    Raises ValueError naming the line of the first bad record.
+
+def read_story_lines(path: str) -> list[Story]:
+    """Stories from JSON lines: `id`, `title`, `source` required; `summary`, `link`, `published` (see
+    `story_time`) optional.
+
+    Raises ValueError naming the line of the first bad record, what is wrong with it and what a line needs.
     """
     stories: list[Story] = []
     now = time.time()
@@ -314,14 +340,20 @@ def read_story_lines(path: str) -> list[Story]:
                 continue
             try:
                 d = json.loads(line)
-                published = float(d.get("published") or now)
-                stories.append(Story(
-                    id=str(d["id"]), feed_url=f"input:{d['source']}", source=str(d["source"]),
-                    title=str(d["title"]), summary=str(d.get("summary") or ""), link=str(d.get("link") or ""),
-                    guid="", published=published, fetched=published,
-                ))
-            except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{n}: not a story line ({e}); need id, title, source") from e
+                if not isinstance(d, dict):
+                    raise ValueError(f"a JSON {type(d).__name__}, not an object")
+                if missing := [k for k in ("id", "title", "source") if d.get(k) is None]:
+                    raise ValueError(f"no {', '.join(missing)}")
+                published = story_time(d["published"]) if d.get("published") not in (None, "") else now
+            except ValueError as e:
+                what = f"not JSON ({e.msg}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else str(e)
+                raise ValueError(f"{path}:{n}: not a story line: {what}. Each line is one JSON object with id, "
+                                 "title and source (summary, link, published optional)") from e
+            stories.append(Story(
+                id=str(d["id"]), feed_url=f"input:{d['source']}", source=str(d["source"]), title=str(d["title"]),
+                summary=str(d.get("summary") or ""), link=str(d.get("link") or ""), guid="", published=published,
+                fetched=published,
+            ))
     return stories
 
 
@@ -331,9 +363,12 @@ def cluster_file(input_path: str, out: str, window: float = DEFAULT_WINDOW) -> d
     from pipeline.dedup.transform import DedupStories, WriteClusterRows
 
     stories = read_story_lines(input_path)
-    order = {s.id: i for i, s in enumerate(stories)}
-    if len(order) != len(stories):
-        raise ValueError(f"{input_path}: story ids must be unique")
+    order: dict[str, int] = {}
+    for i, story in enumerate(stories):
+        if story.id in order:  # the output names stories by id
+            raise ValueError(f"{input_path}: story id {story.id!r} is used twice (stories {order[story.id] + 1} and "
+                             f"{i + 1}); ids must be unique")
+        order[story.id] = i
     beam, options, runner = _beam()
     with tempfile.TemporaryDirectory(prefix="newswatch-cluster-") as tmp:
         rows = Path(tmp) / "rows.jsonl"

@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                         description=(
         "Reads stories as JSON lines (id, title, source; summary, link, published optional) and writes one line "
         "per story: {\"id\", \"cluster_id\", \"score\", \"reason\"}, through the same dedup stage the worker runs. "
-        "Stories are taken in order of `published` (epoch seconds)."))
+        "Stories are taken in order of `published` (epoch seconds or a date: 2026-12-01T08:00:00Z, RFC 822)."))
     cl.add_argument("input", help="stories, one JSON object a line")
     cl.add_argument("--out", required=True, help="output JSONL (overwritten)")
     cl.add_argument("--window-hours", type=float, default=72.0, help="cluster window (default 72)")
