@@ -19,6 +19,7 @@ import os
 import sqlite3
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -359,7 +360,8 @@ def read_story_lines(path: str) -> list[Story]:
 
 def cluster_file(input_path: str, out: str, window: float = DEFAULT_WINDOW) -> dict[str, int]:
     """Cluster the stories of a JSONL file through the production dedup stage (DedupStories on Beam) and write
-    `{"id", "cluster_id", "score", "reason"}` per story, in input order."""
+    `{"id", "cluster_id", "score", "reason"}` per story, in input order. Returns the numbers of stories, of
+    clusters, and of stories by reason."""
     from pipeline.dedup.transform import DedupStories, WriteClusterRows
 
     stories = read_story_lines(input_path)
@@ -381,5 +383,6 @@ def cluster_file(input_path: str, out: str, window: float = DEFAULT_WINDOW) -> d
         lines = rows.read_text(encoding="utf-8").splitlines() if rows.exists() else []
     decoded = sorted((json.loads(x) for x in lines), key=lambda d: order[d["id"]])
     Path(out).write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in decoded), encoding="utf-8")
-    return counters(result)
+    return {"stories": len(decoded), "clusters": len({d["cluster_id"] for d in decoded}),
+            **Counter(d["reason"] for d in decoded)}
 

@@ -90,7 +90,10 @@ def _parser() -> argparse.ArgumentParser:
                         description=(
         "Reads stories as JSON lines (id, title, source; summary, link, published optional) and writes one line "
         "per story: {\"id\", \"cluster_id\", \"score\", \"reason\"}, through the same dedup stage the worker runs. "
-        "Stories are taken in order of `published` (epoch seconds or a date: 2026-12-01T08:00:00Z, RFC 822)."))
+        "Stories are taken in order of `published` (epoch seconds or a date: 2026-12-01T08:00:00Z, RFC 822). "
+        "Reasons: new-cluster (founds a cluster), similar-title / similar-lead (a near-duplicate: score 0-100), "
+        "same-link (another feed's story with the same canonical URL or GUID), same-item (the same feed's item "
+        "again under a new GUID, link or id)."))
     cl.add_argument("input", help="stories, one JSON object a line")
     cl.add_argument("--out", required=True, help="output JSONL (overwritten)")
     cl.add_argument("--window-hours", type=float, default=72.0, help="cluster window (default 72)")
@@ -328,8 +331,8 @@ def _cluster(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(e, file=sys.stderr)
         return 2
-    print(f"cluster: {counts.get('stories_new', 0)} stories -> {counts.get('clusters_new', 0)} clusters, "
-          f"written to {args.out}")
+    reasons = ", ".join(f"{n} {reason}" for reason, n in counts.items() if reason not in ("stories", "clusters"))
+    print(f"cluster: {counts['stories']} stories -> {counts['clusters']} clusters ({reasons}), written to {args.out}")
     return 0
 
 

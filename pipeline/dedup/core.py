@@ -41,6 +41,7 @@ class Reason(str, Enum):
 
     NEW = "new-cluster"
     REPLAY = "replay"  # assigned in a cycle that did not finish; re-emitted so no alert is lost
+    SAME_ITEM = "same-item"  # the same feed's item again under a new GUID, link or id (same text), not yet alerted
     SAME_LINK = "same-link"
     SIMILAR_TITLE = "similar-title"
     SIMILAR_LEAD = "similar-lead"
@@ -435,7 +436,8 @@ class Deduper:
         if (earlier := seen.known or seen.twin) is not None:  # seen before: replayed only if not yet processed
             cid, processed = earlier
             cluster = None if processed else next(iter(self._clusters([cid], pending)), None)
-            replay = None if cluster is None else ClusteredStory(story, cluster.info(), Reason.REPLAY.value, 100.0)
+            reason = Reason.REPLAY if seen.known is not None else Reason.SAME_ITEM
+            replay = None if cluster is None else ClusteredStory(story, cluster.info(), reason.value, 100.0)
             return replay, 0
         cluster = next(iter(self._clusters([seen.same_link], pending)), None) if seen.same_link else None
         if cluster is not None:

@@ -69,7 +69,7 @@ class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
         _TABLES.clear()
         _TABLES[self.state_path] = deduper.index
         for out in results:
-            if out.reason != Reason.REPLAY.value:
+            if out.reason not in (Reason.REPLAY.value, Reason.SAME_ITEM.value):  # not a new story
                 self.new_stories.inc()
             if out.reason == Reason.NEW.value:
                 self.new_clusters.inc()

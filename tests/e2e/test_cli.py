@@ -181,15 +181,19 @@ def test_cluster_command_writes_one_row_per_story(tmp_path: Path) -> None:
         '"source": "Mirror", "published": 100}\n'
         '{"id": "b", "title": "Hundreds of civilians flee Kherson as Russian forces bombard the city in revenge", '
         '"source": "inkl", "published": 200}\n'
-        '{"id": "c", "title": "Texas activist flees the state after months of threats", "source": "Yahoo"}\n',
+        '{"id": "c", "title": "Texas activist flees the state after months of threats", "source": "Yahoo"}\n'
+        '{"id": "d", "title": "Hundreds of civilians flee Kherson as Russians bombard city in revenge for loss - '
+        'Mirror", "source": "Mirror", "link": "https://mirror.example/2", "published": "1970-01-01T00:05:00Z"}\n',
         encoding="utf-8")
     out = tmp_path / "out.jsonl"
     res = newswatch("cluster", str(src), "--out", str(out))
     assert res.returncode == 0, res.stderr
     rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
-    assert [r["id"] for r in rows] == ["a", "b", "c"]
-    assert rows[0]["cluster_id"] == rows[1]["cluster_id"] != rows[2]["cluster_id"]
+    assert [r["id"] for r in rows] == ["a", "b", "c", "d"]
+    assert rows[0]["cluster_id"] == rows[1]["cluster_id"] == rows[3]["cluster_id"] != rows[2]["cluster_id"]
     assert rows[1]["reason"] == "similar-title" and rows[1]["score"] >= 88 and rows[0]["reason"] == "new-cluster"
+    assert rows[3]["reason"] == "same-item"  # the Mirror's own item again under a new link: not a new story
+    assert "4 stories -> 2 clusters (2 new-cluster, 1 similar-title, 1 same-item)" in res.stdout
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": 1}\n', encoding="utf-8")
     res = newswatch("cluster", str(bad), "--out", str(out))

@@ -118,6 +118,19 @@ def test_regenerated_guid_or_new_link_form_is_not_a_new_story(store: SqliteStore
     assert [d.add(s) for s in (new_guid, new_link, rewritten)] == [None, None, None]
 
 
+def test_the_same_item_again_before_its_alerts_is_same_item_not_a_replay(store: SqliteStore) -> None:
+    """Within a cycle (its first copy not yet through the alert stages) the same item under a new GUID goes to
+    the first's cluster as `same-item`; `replay` is for a story itself seen in a cycle that did not finish."""
+    text = "Floodwaters reached the town centre overnight and hundreds of residents were moved to shelters."
+    d = Deduper(store)
+    first = d.add(make_story("Flood reaches town centre as residents moved out", text, "A", guid="g1", sid="s1"))
+    again = d.add(make_story(first.story.title if first else "", text, "A", guid="g2-regenerated", sid="s2"))
+    assert first is not None and again is not None and again.cluster.id == first.cluster.id
+    assert (again.reason, again.score) == (Reason.SAME_ITEM.value, 100.0)
+    replayed = Deduper(store).add(first.story)  # the cycle did not finish: the story itself comes again
+    assert replayed is not None and replayed.reason == Reason.REPLAY.value
+
+
 def test_generic_short_items_are_not_twins(store: SqliteStore) -> None:
     """Two different 'Live updates' items without text are not the same item by fingerprint."""
     d = Deduper(store)
