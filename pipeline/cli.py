@@ -328,11 +328,16 @@ def _cluster(args: argparse.Namespace) -> int:
     try:
         with Progress("clustering stories"):
             counts = cluster_file(args.input, args.out, args.window_hours * 3600)
-    except (OSError, ValueError) as e:
+    except OSError as e:
+        print(f"cluster: cannot {'write' if e.filename == args.out else 'read'} {e.filename}: {e.strerror}",
+              file=sys.stderr)
+        return 2
+    except ValueError as e:
         print(e, file=sys.stderr)
         return 2
     reasons = ", ".join(f"{n} {reason}" for reason, n in counts.items() if reason not in ("stories", "clusters"))
-    print(f"cluster: {counts['stories']} stories -> {counts['clusters']} clusters ({reasons}), written to {args.out}")
+    print(f"cluster: {counts['stories']} stories -> {counts['clusters']} clusters{f' ({reasons})' if reasons else ''}, "
+          f"written to {args.out}")
     return 0
 
 

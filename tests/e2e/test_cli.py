@@ -197,7 +197,10 @@ def test_cluster_command_writes_one_row_per_story(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": 1}\n', encoding="utf-8")
     res = newswatch("cluster", str(bad), "--out", str(out))
-    assert res.returncode == 2 and f"{bad}:1: not a story line" in res.stderr
+    assert res.returncode == 2 and f"{bad}:1: not a story line: no title, source" in res.stderr
+    nowhere = tmp_path / "no-such-dir" / "out.jsonl"
+    res = newswatch("cluster", str(src), "--out", str(nowhere))
+    assert res.returncode == 2 and f"cluster: cannot write {nowhere}: No such file or directory" in res.stderr
 
 
 def test_demo_command_alerts_once_for_the_seed_story(repo: Path) -> None:
