@@ -372,8 +372,9 @@ def cluster_file(input_path: str, out: str, window: float = DEFAULT_WINDOW) -> d
                              f"{i + 1}); ids must be unique")
         order[story.id] = i
     beam, options, runner = _beam()
-    with open(out, "w", encoding="utf-8") as sink, tempfile.TemporaryDirectory(prefix="newswatch-cluster-") as tmp:
-        rows = Path(tmp) / "rows.jsonl"  # (the output is opened first: a wrong path fails before the work)
+    # The output is opened first (a wrong path fails before the work), and emptied only once the rows are in.
+    with open(out, "a", encoding="utf-8") as sink, tempfile.TemporaryDirectory(prefix="newswatch-cluster-") as tmp:
+        rows = Path(tmp) / "rows.jsonl"
         p = beam.Pipeline(runner=runner(), options=options([]))
         (p | "Stories" >> beam.Create(stories)
            | "DedupStories" >> DedupStories(str(Path(tmp) / "state.db"), window)
@@ -382,6 +383,7 @@ def cluster_file(input_path: str, out: str, window: float = DEFAULT_WINDOW) -> d
         result.wait_until_finish()
         lines = rows.read_text(encoding="utf-8").splitlines() if rows.exists() else []
         decoded = sorted((json.loads(x) for x in lines), key=lambda d: order[d["id"]])
+        sink.truncate(0)
         sink.write("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in decoded))
     return {"stories": len(decoded), "clusters": len({d["cluster_id"] for d in decoded}),
             **Counter(d["reason"] for d in decoded)}
