@@ -20,25 +20,24 @@ into some cluster (both must hold at every window size, or a speed-up is bought 
 - "naive pairwise": rapidfuzz.process.extractOne(token_set_ratio) of each headline against every open one
   (only up to --naive-max, beyond that it would not finish).
 
-Also printed: the process's peak RSS (MiB) after each window's timed cycle, and after its restarts, which
-includes everything loaded before (the
-window's stories are generated on demand, so it is the deduper's memory plus the libraries'), and where the
-production path's time went, in microseconds per story (`Deduper.timings`: normalize; store reads of the
-chunk's identities; signature keys and table lookup; deciding each story, candidate reads and verification
-included; the chunk's writes), and the checkpoint that follows the cycle (the worker runs it after the
-cycle's alerts are sent, so it is not counted in stories/s; its wall and CPU time are shown). Last, a
-restart: the state file reopened by a new store and Deduper (the old ones gone), and the time to their first
-story, a copy of a window story, which pays for rebuilding the in-memory identity index and the key table
-(must still find its original) — after a crash, and after a graceful stop that saved the key table.
+Also printed: the process's peak RSS (MiB) after each window's timed cycle (the window's stories are generated
+on demand, so it is the deduper's memory plus the libraries'), and where the production path's time went, in
+microseconds per story (`Deduper.timings`: normalize; store reads of the chunk's identities; signature keys and
+table lookup; deciding each story, candidate reads and verification included; the chunk's writes), and the
+checkpoint that follows the cycle (the worker runs it after the cycle's alerts are sent, so it is not counted
+in stories/s; its wall and CPU time are shown). Last, a restart: a new process opens the state file with a new
+store and Deduper; the time to their first story, a copy of a window story, which pays for rebuilding the
+in-memory identity index and the key table (must still find its original) — after a crash, and after a
+graceful stop that saved the key table — and the restarted process's peak RSS (the larger of the two).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,15 +85,15 @@ def syndicate(title: str, lead: str, rng: random.Random) -> tuple[str, str]:
 Row = tuple[str, float, float | None, int | None]
 PHASES: dict[int, dict[str, float]] = {}  # window -> phase -> microseconds per story
 PEAK: dict[int, float] = {}  # window -> peak RSS (MiB) after the timed cycle, before the restarts
-RESTART: dict[int, list[tuple[float, bool]]] = {}  # window -> per restart: (seconds to its first story, copy found)
-RESTART_PEAK: dict[int, float] = {}  # window -> peak RSS (MiB) after both restarts
+RESTART: dict[int, list[tuple[float, bool, float]]] = {}  # window -> per restart: (seconds to its first story,
+# copy found, peak RSS in MiB of the restarted process)
 
 
 def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]:
     from pipeline.dedup.core import Deduper
     from pipeline.dedup.normalize import norm_title
     from pipeline.progress import Progress
-    from pipeline.state.sqlite import SqliteStore, forget_indexes
+    from pipeline.state.sqlite import SqliteStore
     from pipeline.testing import make_story
 
     rng = random.Random(SEED)
@@ -146,30 +145,14 @@ def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]
         rows.append(("newswatch Deduper (with SQLite state)", rate, found / len(origin), merged))
         with_checkpoint = 1 / (1 / rate + PHASES[window]["checkpoint*"] / 1e6)
         rows.append(("  the same, counting the checkpoint after it", with_checkpoint, None, None))
-        PEAK[window] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the restarts
+        PEAK[window] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         saved = Path(tmp) / "s.db.keytable.npz"
         d.saved = saved
         d.save_index()  # what the worker does at a graceful stop
         store.close()
-        del d, outs, stories, store  # a restart: the worker's memory goes, the state file stays
-        RESTART[window] = []
-        for n, keep in enumerate((False, True)):  # after a crash (key table rebuilt), after a graceful stop (loaded)
-            forget_indexes()
-            gc.collect()
-            again = SqliteStore(Path(tmp) / "s.db")
-            t0 = time.perf_counter()
-            with again.batch():  # the first story after the restart pays for rebuilding the in-memory indexes
-                original = window // 2 + n
-                copy = make_story(*syndicate(*story_at(original, vocab), rng), "outletz", sid=story_id("r", n),
-                                  link=link("r", n), guid=link("r", n), fetched=3.0, published=3.0)
-                first = Deduper(again, window=10**9, capacity=max(window, 250_000),
-                                saved=saved if keep else None).add(copy)
-            took = time.perf_counter() - t0
-            assert first is not None
-            found = first.cluster.id == again.story_cluster(story_id("w", original))[0]  # type: ignore[index]
-            RESTART[window].append((took, found))
-            again.close()
-        RESTART_PEAK[window] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # A restart is a new process: the state file and the saved key table stay, this process's memory goes.
+        RESTART[window] = [restart(Path(tmp) / "s.db", saved if keep else None, window, n)
+                           for n, keep in enumerate((False, True))]  # after a crash (table rebuilt), a graceful stop
     if window <= naive_max:
         titles = [norm_title(story_at(i, vocab)[0]) for i in range(window)]
         t0 = time.perf_counter()
@@ -177,6 +160,38 @@ def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]
             process.extractOne(norm_title(t), titles, scorer=fuzz.token_set_ratio, score_cutoff=76)
         rows.append(("naive pairwise token_set_ratio", len(probe) / (time.perf_counter() - t0), None, None))
     return rows
+
+
+def restart(state: Path, saved: Path | None, window: int, n: int) -> tuple[float, bool, float]:
+    """Restart `n` in a new process: (seconds from opening the state to the first story's result, its original
+    found, the process's peak RSS in MiB)."""
+    res = subprocess.run([sys.executable, __file__, "--restart-of", str(state), str(saved or ""), str(window), str(n)],
+                         capture_output=True, text=True, check=True)
+    took, found, peak = res.stdout.split()
+    return float(took), found == "yes", float(peak)
+
+
+def restarted(state: Path, saved: Path | None, window: int, n: int) -> str:
+    """In the new process: open the state file with a new store and Deduper and add a copy of window story
+    `window // 2 + n`; the first story pays for rebuilding the in-memory identity index and the key table
+    (loading the saved table instead, after a graceful stop)."""
+    from pipeline.dedup.core import Deduper
+    from pipeline.state.sqlite import SqliteStore
+    from pipeline.testing import make_story
+
+    vocab = vocabulary(30_000, random.Random(SEED))  # the window's words, as `run` made them
+    original = window // 2 + n
+    copy = make_story(*syndicate(*story_at(original, vocab), random.Random(SEED + n)), "outletz",
+                      sid=story_id("r", n), link=link("r", n), guid=link("r", n), fetched=3.0, published=3.0)
+    t0 = time.perf_counter()
+    store = SqliteStore(state)
+    with store.batch():
+        first = Deduper(store, window=10**9, capacity=max(window, 250_000), saved=saved).add(copy)
+    took = time.perf_counter() - t0
+    assert first is not None
+    found = first.cluster.id == store.story_cluster(story_id("w", original))[0]  # type: ignore[index]
+    store.close()
+    return f"{took} {'yes' if found else 'no'} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}"
 
 
 def main() -> int:
@@ -187,7 +202,12 @@ def main() -> int:
                     help="timed cycles of --measure stories each (default 1; more average in the identity index's "
                          "periodic merges, as a long-running worker does)")
     ap.add_argument("--naive-max", type=int, default=100_000, help="largest window for the naive baseline")
+    ap.add_argument("--restart-of", nargs=4, metavar=("STATE", "SAVED", "WINDOW", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.restart_of:  # a child process of `restart`
+        state, saved, window, n = args.restart_of
+        print(restarted(Path(state), Path(saved) if saved else None, int(window), int(n)))
+        return 0
     print(f"{'window':>9}  {'method':<46} {'stories/s':>10} {'copies found':>13} {'wrong merges':>13}"
           f" {'peak RSS MiB':>13}")
     for w in args.windows:
@@ -204,12 +224,13 @@ def main() -> int:
         print(f"{w:>9}  " + "".join(f"{per[p]:>16.1f}" for p in phases) + f"{timed:>16.1f}")
     print("* after the timed cycle, as the worker runs it once the cycle's alerts are sent (not in stories/s);\n"
           "  total: the timed phases (stories/s also includes the cycle's commit)")
-    print("\nrestart: the state file reopened by a new store and Deduper; seconds to their first story, a copy of a"
-          "\nwindow story (found?), after a crash (key table rebuilt) and after a graceful stop (key table loaded)")
+    print("\nrestart: a new process opens the state file with a new store and Deduper; seconds to their first story,"
+          "\na copy of a window story (found?), after a crash (key table rebuilt) and after a graceful stop (key table"
+          "\nloaded); the restarted process's peak RSS")
     print(f"{'window':>9}  {'crash: s':>10} {'found':>6} {'graceful: s':>12} {'found':>6} {'peak RSS MiB':>13}")
-    for w, ((crash, hit), (graceful, hit2)) in RESTART.items():
+    for w, ((crash, hit, peak), (graceful, hit2, peak2)) in RESTART.items():
         print(f"{w:>9}  {crash:>10.2f} {'yes' if hit else 'NO':>6} {graceful:>12.2f} {'yes' if hit2 else 'NO':>6}"
-              f" {RESTART_PEAK[w]:>13.0f}")
+              f" {max(peak, peak2):>13.0f}")
     return 0
 
 
