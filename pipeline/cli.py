@@ -329,8 +329,8 @@ def _cluster(args: argparse.Namespace) -> int:
         with Progress("clustering stories"):
             counts = cluster_file(args.input, args.out, args.window_hours * 3600)
     except OSError as e:
-        print(f"cluster: cannot {'write' if e.filename == args.out else 'read'} {e.filename}: {e.strerror}",
-              file=sys.stderr)
+        what = "write" if e.filename == args.out else "read"
+        print(f"cluster: cannot {what} {e.filename}: {e.strerror}" if e.filename else f"cluster: {e}", file=sys.stderr)
         return 2
     except ValueError as e:
         print(e, file=sys.stderr)

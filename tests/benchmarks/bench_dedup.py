@@ -166,7 +166,9 @@ def restart(state: Path, saved: Path | None, window: int, n: int) -> tuple[float
     """Restart `n` in a new process: (seconds from opening the state to the first story's result, its original
     found, the process's peak RSS in MiB)."""
     res = subprocess.run([sys.executable, __file__, "--restart-of", str(state), str(saved or ""), str(window), str(n)],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=False)
+    if res.returncode:
+        raise RuntimeError(f"restart {n} failed:\n{res.stderr[-3000:]}")
     took, found, peak = res.stdout.split()
     return float(took), found == "yes", float(peak)
 
