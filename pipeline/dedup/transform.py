@@ -100,12 +100,20 @@ class DedupStories(beam.PTransform):  # type: ignore[misc]
 class _AppendRowsFn(beam.DoFn):  # type: ignore[misc]
     def __init__(self, path: str) -> None:
         self.path = path
+        self.lines: list[str] = []
+
+    def start_bundle(self) -> None:
+        self.lines = []
 
     def process(self, item: ClusteredStory) -> None:
         row = {"id": item.story.id, "cluster_id": item.cluster.id, "score": round(item.score, 1),
                "reason": item.reason}
+        self.lines.append(json.dumps(row) + "\n")
+
+    def finish_bundle(self) -> None:  # one append a bundle, not an open() a story
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+            f.writelines(self.lines)
+        self.lines = []
 
 
 class WriteClusterRows(beam.PTransform):  # type: ignore[misc]
