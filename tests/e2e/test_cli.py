@@ -204,6 +204,36 @@ def test_cluster_command_writes_one_row_per_story(tmp_path: Path) -> None:
     assert res.returncode == 2 and f"cluster: cannot write {nowhere}: No such file or directory" in res.stderr
 
 
+def test_cluster_file_in_batches_gives_the_rows_of_one_run(tmp_path: Path) -> None:
+    """`cluster_file` runs a big file as several pipeline runs on one state; copies across a batch boundary, the
+    same item again and input out of time order come out as in one run."""
+    from pipeline.app import cluster_file
+
+    title = "Hundreds of civilians flee Kherson as Russians bombard city in revenge for loss"
+    lines = [
+        {"id": "b", "title": "Hundreds of civilians flee Kherson as Russian forces bombard the city in revenge",
+         "source": "inkl", "published": 200},
+        {"id": "late", "title": "Texas activist flees the state after months of threats", "source": "Yahoo",
+         "published": 900},
+        {"id": "a", "title": title, "source": "Mirror", "published": 100},
+        {"id": "x", "title": "Storm closes schools across the north of Scotland for a second day", "source": "BBC",
+         "published": 300},
+        {"id": "c", "title": title + " - Mirror", "source": "Mirror", "link": "https://m.example/2",
+         "published": 400},
+        {"id": "d", "title": "Civilians flee Kherson as Russians bombard city in revenge for loss of it",
+         "source": "Yahoo", "published": 500},
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    one, many = tmp_path / "one.jsonl", tmp_path / "many.jsonl"
+    assert cluster_file(str(src), str(one)) == cluster_file(str(src), str(many), batch=2)
+    assert many.read_text(encoding="utf-8") == one.read_text(encoding="utf-8")
+    rows = {r["id"]: r for r in map(json.loads, one.read_text(encoding="utf-8").splitlines())}
+    assert [r["id"] for r in map(json.loads, one.read_text(encoding="utf-8").splitlines())] == [x["id"] for x in lines]
+    assert rows["a"]["cluster_id"] == rows["b"]["cluster_id"] == rows["c"]["cluster_id"] == rows["d"]["cluster_id"]
+    assert rows["c"]["reason"] == "same-item" and rows["x"]["cluster_id"] != rows["a"]["cluster_id"]
+
+
 def test_demo_command_alerts_once_for_the_seed_story(repo: Path) -> None:
     """README command 1's worker: one NEW alert for the Kherson story naming its outlets, none for the traps."""
     res = newswatch("demo", "--rules", str(repo / "rules"), "--cycles", "2", "--interval", "0.5")
