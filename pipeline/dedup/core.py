@@ -34,6 +34,7 @@ DEFAULT_SEEN_RETENTION = 30 * 86400.0
 PHASES = ("normalize", "store reads", "keys+lookup", "decide", "writes")
 MAX_CHUNK = 1 << 16  # stories a chunk (a story's number in its chunk shares a 64-bit word with a cluster reference)
 FEW_KEYS = 3  # a headline or lead with at most this many keys: one shared key makes a candidate
+SHARED_CAP = 16  # earlier stories of its chunk a key pairs with, at most (`_Shared`)
 
 
 class Reason(str, Enum):
@@ -215,14 +216,19 @@ class _Shared:
     """For each story of a chunk, the earlier stories of the chunk it shares keys with: story `i`'s are
     `earlier[bounds[i]:bounds[i + 1]]`, each with `title` (the shared key is one of story `i`'s headline keys),
     by key, then by place in the chunk. Computed on the arrays: a loop over the shared keys cost ~40 µs a story
-    when copies arrive in the cycle of their original (and most copies of a wire story do)."""
+    when copies arrive in the cycle of their original (and most copies of a wire story do).
 
-    def __init__(self, sig: Signatures, n: int) -> None:
+    A key pairs with its first `cap` earlier holders only, as the key table keeps a few clusters a key: a burst
+    of m copies of one story in one chunk would otherwise make m²/2 pairs a key (500 copies: 4 s, +300 MiB).
+    The first holders are the ones that matter: only a story that founds a cluster is a hit, and it comes first."""
+
+    def __init__(self, sig: Signatures, n: int, cap: int = SHARED_CAP) -> None:
         order = np.argsort(sig.keys, kind="stable")  # equal keys in chunk order
         keys = sig.keys[order]
         start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])  # where each run of one key starts
         run = np.repeat(np.arange(len(start)), np.diff(np.r_[start, len(keys)]))
-        before = np.arange(len(keys)) - start[run]  # each key's place in its run: the earlier ones it pairs with
+        # each key's place in its run: how many earlier holders it pairs with (at most `cap`)
+        before = np.minimum(np.arange(len(keys)) - start[run], cap)
         later = np.repeat(np.arange(len(keys)), before)
         first = np.cumsum(before) - before  # where each key's pairs start
         earlier = start[run[later]] + np.arange(len(later)) - np.repeat(first, before)

@@ -423,29 +423,33 @@ def test_candidates_of_a_chunk_are_those_of_each_story() -> None:
         assert [len(hits.of(i)) for i in range(n)] == np.bincount(owner, minlength=n).tolist()
 
 
-def shared_keys(keys: list[int], owner: list[int], title: list[bool]) -> dict[int, list[tuple[int, bool]]]:
-    """Story -> the (earlier story, the key is one of this story's headline keys) of each key it shares with an
-    earlier story of the chunk, by key, then by the earlier story's place: written out, one key at a time."""
+def shared_keys(keys: list[int], owner: list[int], title: list[bool],
+                cap: int) -> dict[int, list[tuple[int, bool]]]:
+    """Story -> the (earlier story, the key is one of this story's headline keys) of each key it shares with one
+    of the key's first `cap` holders in the chunk, by key, then by the earlier story's place: written out, one key
+    at a time."""
     out: dict[int, list[tuple[int, bool]]] = {}
     for key in sorted(set(keys)):
         members = [(o, t) for k, o, t in zip(keys, owner, title, strict=True) if k == key]
         for a, (o, t) in enumerate(members):
-            out.setdefault(o, []).extend((other, t) for other, _ in members[:a] if other != o)
+            out.setdefault(o, []).extend((other, t) for other, _ in members[:min(a, cap)] if other != o)
     return out
 
 
 def test_keys_shared_inside_a_chunk_are_found_on_arrays_as_one_key_at_a_time() -> None:
-    """`_Shared` pairs each story with the earlier stories of its chunk sharing a key, in the same order as the
-    rule written out (the order breaks ties between candidates): a story's own repeated key is no pair."""
+    """`_Shared` pairs each story with the earlier stories of its chunk sharing a key (of a key's first `cap`
+    holders), in the same order as the rule written out (the order breaks ties between candidates): a story's
+    own repeated key is no pair."""
     rng = np.random.default_rng(5)
     for _ in range(300):
         n = int(rng.integers(1, 8))
         owner = np.sort(rng.integers(0, n, int(rng.integers(0, 40))))
         keys = rng.integers(1, 9, len(owner)).astype(np.uint64)  # few keys: long runs, repeats in a story
         title = rng.random(len(owner)) < 0.5
-        shared = _Shared(Signatures(keys, owner, title), n)
-        expected = shared_keys(keys.tolist(), owner.tolist(), title.tolist())
-        assert [shared.of(i) for i in range(n)] == [expected.get(i, []) for i in range(n)]
+        for cap in (3, 40):  # runs longer than the cap, and not
+            shared = _Shared(Signatures(keys, owner, title), n, cap)
+            expected = shared_keys(keys.tolist(), owner.tolist(), title.tolist(), cap)
+            assert [shared.of(i) for i in range(n)] == [expected.get(i, []) for i in range(n)]
 
 
 def test_words_are_hashed_on_the_bytes_as_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
