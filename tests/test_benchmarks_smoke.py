@@ -37,10 +37,11 @@ def test_eval_dedup_smoke() -> None:
 
 def test_bench_dedup_smoke() -> None:
     """bench_dedup.py measures its rows at a tiny window and prints its tables (rates, where the time goes, the
-    restart); every syndicated copy is found, no new story is merged, and the copy after the restart is found."""
+    restart, the burst); every syndicated copy is found, no new story is merged, the copy after the restart is
+    found, and a burst of copies of one story makes one cluster."""
     res = subprocess.run([sys.executable, str(BENCH / "bench_dedup.py"), "--windows", "500", "--measure", "30",
-                          "--cycles", "2", "--naive-max", "500"], capture_output=True, text=True, timeout=300,
-                         check=False)
+                          "--cycles", "2", "--naive-max", "500", "--burst", "40"], capture_output=True, text=True,
+                         timeout=300, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     rows = [line for line in res.stdout.splitlines() if line.strip().startswith("500")]
     names = ("newswatch Deduper", "counting the checkpoint", "naive pairwise token_set_ratio")
@@ -51,6 +52,9 @@ def test_bench_dedup_smoke() -> None:
     assert len(phases) == 8 and all(x >= 0 for x in phases) and phases[-1] > 0, rows[3]
     restart = rows[4].split()  # window, seconds and "yes" after a crash and after a graceful stop, peak RSS
     assert restart[2:5:2] == ["yes", "yes"] and all(float(x) > 0 for x in restart[1:6:2]), rows[4]
+    burst = [line.split()[-3:] for line in res.stdout.splitlines() if line.startswith("40 ")]
+    # stories/s, clusters, peak RSS: 40 copies of one story make one cluster, 40 new stories forty
+    assert [row[1] for row in burst] == ["1", "40"] and all(float(row[0]) > 0 for row in burst), res.stdout
 
 
 def test_bench_rules_smoke() -> None:

@@ -5,6 +5,7 @@ rapidfuzz, in one run.
     python tests/benchmarks/bench_dedup.py --windows 10000 100000 1000000
     python tests/benchmarks/bench_dedup.py --windows 1000000 --cycles 10  # ten cycles: sustained throughput
     python tests/benchmarks/bench_dedup.py --windows 2000 --measure 300   # the smoke version CI runs
+    python tests/benchmarks/bench_dedup.py --windows --burst 2000         # only the burst
 
 For each window size N, N synthetic stories (8-word headlines and 40-word leads over a 30,000-word vocabulary,
 so stories are distinct; each with its outlet's own random-looking id, link and GUID, as feeds give them) are
@@ -31,6 +32,10 @@ in stories/s; its wall and CPU time are shown). Last, a restart: a new process o
 store and Deduper; the time to their first story, a copy of a window story, which pays for rebuilding the
 in-memory identity index and the key table (must still find its original) — after a crash, and after a
 graceful stop that saved the key table — and the restarted process's peak RSS (the larger of the two).
+
+With `--burst M`: one cycle of M copies of one story, each from its own outlet (a wire story breaking
+everywhere at once), beside one cycle of M distinct new stories, each in a new process on an empty state:
+stories/s, the clusters made (1 and M, or the burst is not one story) and the process's peak RSS.
 """
 
 from __future__ import annotations
@@ -57,6 +62,16 @@ def vocabulary(n: int, rng: random.Random) -> list[str]:
     while len(out) < n:
         out.add("".join(rng.choice(cons) + rng.choice(vows) for _ in range(rng.randint(2, 4))))
     return sorted(out)
+
+
+def peak_mib() -> float:
+    """This process's peak RSS in MiB. From /proc (VmHWM): on Linux `ru_maxrss` survives exec, so a child
+    process started by a bigger one would report its parent's peak (the restarts and bursts are such children)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
 
 
 def story_at(i: int, vocab: list[str]) -> tuple[str, str]:
@@ -162,7 +177,7 @@ def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]
         rows.append(("newswatch Deduper (with SQLite state)", rate, found / (len(origin) + copies), merged))
         with_checkpoint = 1 / (1 / rate + PHASES[window]["checkpoint*"] / 1e6)
         rows.append(("  the same, counting the checkpoint after it", with_checkpoint, None, None))
-        PEAK[window] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        PEAK[window] = peak_mib()
         saved = Path(tmp) / "s.db.keytable.npz"
         d.saved = saved
         d.save_index()  # what the worker does at a graceful stop
@@ -210,23 +225,77 @@ def restarted(state: Path, saved: Path | None, window: int, n: int) -> str:
     assert first is not None
     found = first.cluster.id == store.story_cluster(story_id("w", original))[0]  # type: ignore[index]
     store.close()
-    return f"{took} {'yes' if found else 'no'} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}"
+    return f"{took} {'yes' if found else 'no'} {peak_mib()}"
+
+
+def burst(m: int, copies: bool) -> tuple[float, int, float]:
+    """(stories/s, clusters made, peak RSS in MiB) of one cycle of `m` copies of one story, or of `m` new
+    stories, in a new process."""
+    res = subprocess.run([sys.executable, __file__, "--burst-of", str(m), "copies" if copies else "new"],
+                         capture_output=True, text=True, check=False)
+    if res.returncode:
+        raise RuntimeError(f"burst failed:\n{res.stderr[-3000:]}")
+    rate, clusters, peak = res.stdout.split()
+    return float(rate), int(clusters), float(peak)
+
+
+def bursting(m: int, copies: bool) -> str:
+    """In the new process: one cycle of `m` stories on an empty state (see `burst`)."""
+    from pipeline.dedup.core import Deduper
+    from pipeline.state.sqlite import SqliteStore
+    from pipeline.testing import make_story
+
+    rng = random.Random(SEED)
+    vocab = vocabulary(30_000, rng)
+    texts = [syndicate(*story_at(0, vocab), rng) if copies else story_at(i, vocab) for i in range(m)]
+    stories = [make_story(t, s, f"outlet{i}", sid=story_id("b", i), link=link("b", i), guid=link("b", i),
+                          fetched=1.0, published=1.0) for i, (t, s) in enumerate(texts)]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "s.db")
+        d = Deduper(store, window=10**9, capacity=250_000)
+        t0 = time.perf_counter()
+        with store.batch():
+            outs = list(d.add_all(stories))
+        took = time.perf_counter() - t0
+        store.close()
+    clusters = len({o.cluster.id for o in outs if o is not None})
+    return f"{m / took} {clusters} {peak_mib()}"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--windows", type=int, nargs="+", default=[10_000, 100_000], help="window sizes")
+    ap.add_argument("--windows", type=int, nargs="*", default=[10_000, 100_000],
+                    help="window sizes (none: skip them, e.g. to run only --burst)")
     ap.add_argument("--measure", type=int, default=3000, help="stories timed per window (default 3000)")
     ap.add_argument("--cycles", type=int, default=1,
                     help="timed cycles of --measure stories each (default 1; more average in the identity index's "
                          "periodic merges, as a long-running worker does)")
     ap.add_argument("--naive-max", type=int, default=100_000, help="largest window for the naive baseline")
+    ap.add_argument("--burst", type=int, default=0, metavar="M",
+                    help="also time one cycle of M copies of one story beside M new stories (default: not)")
+    ap.add_argument("--burst-of", nargs=2, metavar=("M", "KIND"), help=argparse.SUPPRESS)
     ap.add_argument("--restart-of", nargs=4, metavar=("STATE", "SAVED", "WINDOW", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.restart_of:  # a child process of `restart`
         state, saved, window, n = args.restart_of
         print(restarted(Path(state), Path(saved) if saved else None, int(window), int(n)))
         return 0
+    if args.burst_of:  # a child process of `burst`
+        print(bursting(int(args.burst_of[0]), args.burst_of[1] == "copies"))
+        return 0
+    if args.windows:
+        windows(args)
+    if args.burst:
+        print(f"\nburst: one cycle of {args.burst:,} stories on an empty state, each in a new process")
+        print(f"{'stories':<40} {'stories/s':>10} {'clusters':>9} {'peak RSS MiB':>13}")
+        for name, copies in ((f"{args.burst:,} copies of one story", True), (f"{args.burst:,} new stories", False)):
+            rate, clusters, peak = burst(args.burst, copies)
+            print(f"{name:<40} {rate:>10.0f} {clusters:>9} {peak:>13.0f}", flush=True)
+    return 0
+
+
+def windows(args: argparse.Namespace) -> None:
+    """The window rows and tables (see the module's docstring)."""
     print(f"{'window':>9}  {'method':<46} {'stories/s':>10} {'copies found':>13} {'wrong merges':>13}"
           f" {'peak RSS MiB':>13}")
     for w in args.windows:
@@ -250,7 +319,6 @@ def main() -> int:
     for w, ((crash, hit, peak), (graceful, hit2, peak2)) in RESTART.items():
         print(f"{w:>9}  {crash:>10.2f} {'yes' if hit else 'NO':>6} {graceful:>12.2f} {'yes' if hit2 else 'NO':>6}"
               f" {max(peak, peak2):>13.0f}")
-    return 0
 
 
 if __name__ == "__main__":

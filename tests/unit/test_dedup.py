@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pipeline.dedup.core import Deduper, Reason, Thresholds, _Hits, _Shared, candidates_of, decide, title_match
+from pipeline.dedup.core import (
+    Deduper,
+    Reason,
+    Thresholds,
+    _Hits,
+    _Shared,
+    candidates_of,
+    decide,
+    outlet_name,
+    republishes,
+    title_match,
+)
 from pipeline.dedup.index import WAYS, KeyTable, Signatures, lead_keys, title_keys
-from pipeline.dedup.normalize import lead, norm_title
+from pipeline.dedup.normalize import lead, norm_title, words
 from pipeline.demo import FEEDS_DIR, LATER_DIR
 from pipeline.model import ClusteredStory, ClusterRecord, FeedSpec, Story
 from pipeline.sources.parse import parse_feed
@@ -498,3 +510,31 @@ def test_chunk_size_is_bounded(store: SqliteStore) -> None:
     """A chunk's story numbers share a 64-bit word with cluster references: at most 65,536 stories a chunk."""
     with pytest.raises(ValueError, match="chunk"):
         Deduper(store, chunk=70_000)
+
+
+def test_a_copy_republishes_an_outlet_its_text_names_by_all_its_words() -> None:
+    """`republishes` against the rule written out: the copy's headline or opening names an outlet of the
+    cluster (other than its own feed), all the name's words in a row; among many outlets, as a wire story has."""
+    outlets = [f"{a} {b} - World" for a in ("Daily", "Evening", "Kyiv", "Sky") for b in ("Mirror", "Post", "Star")]
+    outlets += ["BBC", "AP", "inkl", *(f"Outlet {i} News" for i in range(300))]
+
+    def credits(text: str, own: str, sources: tuple[str, ...]) -> bool:
+        said = f" {' '.join(words(text))} "
+        return any(len(outlet_name(s)) >= 4 and f" {' '.join(words(outlet_name(s)))} " in said
+                   for s in sources if s != own)
+
+    texts = ["Start reading Daily Mirror World: Kherson shelled", "Kherson shelled - Kyiv Post", "Daily news: Kherson",
+             "Sky: Kherson Star shelled", "Kherson (BBC) shelled", "Outlet 17 News reports Kherson shelled",
+             "Outlet 1 reports", "Evening Star: Kherson"]
+    seen = set()
+    for n in (1, 3, 12, 15, 315):
+        sources = tuple(outlets[-n:] if n == 3 else outlets[:n])
+        for text in texts:
+            for own in ("inkl", sources[0]):
+                story = make_story(text, "Residents fled on Monday.", own, sid="x")
+                expected = credits(story.title + "\n" + story.summary[:400], own, sources)
+                assert republishes(story, sources) == expected, (text, own, n)
+                seen.add(expected)
+    assert seen == {True, False}
+    tagged = dataclasses.replace(make_story("Kherson shelled", "Residents fled.", "Agg", sid="a"), aggregator=True)
+    assert republishes(tagged, ())  # a feed tagged aggregator, whatever its text
