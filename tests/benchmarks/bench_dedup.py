@@ -33,6 +33,11 @@ store and Deduper; the time to their first story, a copy of a window story, whic
 in-memory identity index and the key table (must still find its original) — after a crash, and after a
 graceful stop that saved the key table — and the restarted process's peak RSS (the larger of the two).
 
+Then the lead of one text by its length (`pipeline.dedup.normalize.lead`: a full-text feed carries whole
+articles, and real text has typographic quotes, which the synthetic stories above lack): the seed article's
+opening (45 words), the whole seed article and ten of it, beside the way before (the whole text stripped, its
+quotes mapped with `str.translate`), in microseconds; the two must give the same lead.
+
 With `--burst M`: one cycle of M copies of one story, each from its own outlet (a wire story breaking
 everywhere at once), beside one cycle of M distinct new stories, each in a new process on an empty state:
 stories/s, the clusters made (1 and M, or the burst is not one story) and the process's peak RSS.
@@ -228,6 +233,37 @@ def restarted(state: Path, saved: Path | None, window: int, n: int) -> str:
     return f"{took} {'yes' if found else 'no'} {peak_mib()}"
 
 
+SEED_ARTICLE = Path(__file__).resolve().parents[3] / "shared" / "seed" / "kherson-syndicated-article.txt"
+
+
+def leads() -> list[tuple[str, float, float]]:
+    """(text, µs for its lead now, µs the way before) for texts of growing length."""
+    import timeit
+
+    from pipeline.dedup.normalize import _QUOTES, lead, strip_boilerplate, words
+
+    table = str.maketrans(dict(_QUOTES))
+
+    def before(text: str) -> str:  # the whole text stripped, quotes mapped with a translation table
+        return " ".join(words(strip_boilerplate(text.translate(table)))[:60])
+
+    if SEED_ARTICLE.exists():
+        article, name = SEED_ARTICLE.read_text(encoding="utf-8"), "seed article"
+    else:  # without ../shared: made-up words with typographic quotes
+        made = random.Random(SEED).choices(vocabulary(2000, random.Random(SEED)), k=800)
+        article = " ".join(f"“{w}”" if i % 9 == 0 else w for i, w in enumerate(made))
+        name = "made-up article"
+    rows = []
+    for label, text in ((f"{name}'s first 45 words", " ".join(article.split()[:45])),
+                        (f"{name}, {len(article):,} characters", article),
+                        (f"ten of it, {10 * len(article):,} characters", article * 10)):
+        assert lead(text) == before(text), label
+        now = min(timeit.repeat(lambda t=text: lead(t), number=20, repeat=5)) / 20 * 1e6
+        old = min(timeit.repeat(lambda t=text: before(t), number=20, repeat=5)) / 20 * 1e6
+        rows.append((label, now, old))
+    return rows
+
+
 def burst(m: int, copies: bool) -> tuple[float, int, float]:
     """(stories/s, clusters made, peak RSS in MiB) of one cycle of `m` copies of one story, or of `m` new
     stories, in a new process."""
@@ -285,6 +321,11 @@ def main() -> int:
         return 0
     if args.windows:
         windows(args)
+    print("\nthe lead of one text (normalize), microseconds: now (stripped in its opening) and before (the whole"
+          "\ntext stripped, quotes mapped with str.translate); the same lead either way")
+    print(f"{'text':<44} {'now':>10} {'before':>10} {'speed-up':>9}")
+    for label, now, old in leads():
+        print(f"{label:<44} {now:>10.1f} {old:>10.1f} {old / now:>8.1f}x", flush=True)
     if args.burst:
         print(f"\nburst: one cycle of {args.burst:,} stories on an empty state, each in a new process")
         print(f"{'stories':<40} {'stories/s':>10} {'clusters':>9} {'peak RSS MiB':>13}")

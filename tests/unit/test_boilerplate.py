@@ -80,3 +80,47 @@ def test_dateline_or_byline_behind_chrome_is_removed(chrome: str, edge: str) -> 
     """Aggregator chrome in front of a dateline or byline: both go, so the copy's lead starts where the
     original's does."""
     assert strip_boilerplate(f"{chrome} {edge.format(LEAD)}") == LEAD
+
+
+def test_lead_of_a_long_text_is_that_of_the_whole_text() -> None:
+    """`lead` strips only the opening of a long text: the words are those of the whole text stripped, however
+    the chrome, datelines, credits, blank and punctuation runs fall around the opening's cut (random texts of
+    1,200-4,000 characters, leads up to longer than the opening)."""
+    import random
+
+    from pipeline.dedup.normalize import OPENING, words
+
+    rng = random.Random(7)
+    chrome = [EXAMPLES[i].replace("{}", "").strip() for i in sorted(EXAMPLES)]
+    filler = ["civilians", "flee", "Kherson", "read", "more", "the", "post", "Kyiv’s", "“shelling”", "AP", "app",
+              "By", "Jane", "Doe", "-", "—", "KYIV", "(Reuters)", "İstanbul", "day,", "city."]
+    odd = ["\n\n   ", " »»» ", " ... ", "\t"]
+    fast = 0
+    for case in range(600):
+        pieces = [rng.choice(["", "By Jane Doe - KYIV (Reuters) - ", "Start reading KYIV (Reuters) - "])]
+        size = rng.randrange(1200, 4000)
+        while sum(map(len, pieces)) < size:
+            r = rng.random()
+            pieces.append(rng.choice(chrome) if r < 0.08 else rng.choice(odd) if r < 0.12 else rng.choice(filler))
+            pieces.append(" ")
+        pieces.append(rng.choice(["", " - Reuters", " Read more »"]))
+        text = "".join(pieces)
+        n = rng.choice([10, 60, 60, rng.randrange(100, 300)])
+        expected = " ".join(words(strip_boilerplate(text))[:n])
+        assert lead(text, n_words=n) == expected, (case, n)
+        opening = text[: text.rfind(" ", 0, OPENING)]
+        fast += len(text) > OPENING and len(words(strip_boilerplate(opening, start_only=True)[:-500])) > n
+    assert fast > 300  # most leads come from the opening alone: that path is the one exercised
+    # Chrome across the opening's cut ("... read | more »"), and leads reaching close to it.
+    for phrase in [*chrome, "The post " + "x " * 90 + "appeared first on Example News."]:
+        for shift in range(-len(phrase), 1, 3):
+            head = " ".join(rng.choice(filler[:3]) for _ in range(OPENING // 6))
+            head = head[: OPENING + shift].rsplit(" ", 1)[0]
+            text = f"{head} {phrase} " + " ".join(rng.choice(filler[:3]) for _ in range(300))
+            whole = words(strip_boilerplate(text))
+            for n in range(len(whole[:len(words(head))]) - 3, len(words(head)) + 3):
+                assert lead(text, n_words=n) == " ".join(whole[:n]), (phrase, shift, n)
+    # A byline before a dateline, with chrome only far beyond the opening: the dateline goes all the same.
+    plain = " ".join(rng.choice(filler[:3]) for _ in range(700))
+    text = f"By Jane Doe | NEW YORK -- {plain} Sign up to read this article"
+    assert lead(text, n_words=3) == " ".join(words(strip_boilerplate(text))[:3]) == " ".join(words(plain)[:3])

@@ -1,12 +1,16 @@
 """Text normalization used by dedup and rules."""
 
-from pipeline.dedup.normalize import fold, lead, norm_title, strip_boilerplate, words
+from pipeline.dedup.normalize import ascii_quotes, fold, lead, norm_title, strip_boilerplate, words
 
 
 class TestFold:
     def test_case_diacritics_and_quotes_fold(self) -> None:
         """Case, diacritics and typographic quotes do not distinguish words."""
         assert fold("Kyïv’s ÉVACUATION") == "kyiv's evacuation"
+
+    def test_typographic_quotes_and_dashes_become_ascii(self) -> None:
+        """Each of the six, wherever it stands; other text unchanged."""
+        assert ascii_quotes("‘a’ “b” c–d—e Київ") == "'a' \"b\" c-d-e Київ"
 
     def test_cyrillic_is_kept(self) -> None:
         """Cyrillic letters survive folding (only case changes)."""
