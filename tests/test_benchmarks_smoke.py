@@ -54,7 +54,7 @@ def test_bench_dedup_smoke() -> None:
     assert restart[2:5:2] == ["yes", "yes"] and all(float(x) > 0 for x in restart[1:6:2]), rows[4]
     leads = [line.split()[-3:] for line in res.stdout.splitlines() if "characters " in line or "45 words " in line]
     # µs now, µs before, speed-up (the benchmark itself asserts both give the same lead)
-    assert len(leads) == 3 and all(float(now) > 0 and float(old) > 0 for now, old, _ in leads), res.stdout
+    assert len(leads) == 4 and all(float(now) > 0 and float(old) > 0 for now, old, _ in leads), res.stdout
     burst = [line.split()[-3:] for line in res.stdout.splitlines() if line.startswith("40 ")]
     # stories/s, clusters, peak RSS: 40 copies of one story make one cluster, 40 new stories forty
     assert [row[1] for row in burst] == ["1", "40"] and all(float(row[0]) > 0 for row in burst), res.stdout

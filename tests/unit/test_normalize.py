@@ -34,3 +34,22 @@ def test_title_outlet_suffix_removed() -> None:
     """'... - Reuters' and '... | inkl' suffixes do not count as headline words."""
     assert norm_title("Civilians flee Kherson - Reuters") == "civilians flee kherson"
     assert norm_title("Civilians flee Kherson | inkl") == "civilians flee kherson"
+
+
+def test_fold_is_nfkc_first_written_out() -> None:
+    """`fold` (NFKD first, for speed) gives what the definition written out gives — NFKC, quotes, casefold,
+    NFKD, marks dropped, NFC — for every code point of the first three planes, alone, after a letter with a
+    mark, and in Cyrillic and Latin text."""
+    import unicodedata
+
+    from pipeline.dedup.normalize import ascii_quotes
+
+    def reference(text: str) -> str:
+        text = ascii_quotes(unicodedata.normalize("NFKC", text)).casefold()
+        decomposed = unicodedata.normalize("NFKD", text)
+        return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+    chars = [chr(c) for c in range(0x80, 0x30000) if not 0xD800 <= c < 0xE000]
+    texts = [*chars, *(f"A{c}\u0301{c}" for c in chars),
+             "Херсонська ОВА: примусова евакуація з Олешок, об’єкти пошкоджено", "Kyïv’s ÉVACUATION — “ß”"]
+    assert [fold(t) for t in texts] == [reference(t) for t in texts]
