@@ -124,3 +124,26 @@ def test_lead_of_a_long_text_is_that_of_the_whole_text() -> None:
     plain = " ".join(rng.choice(filler[:3]) for _ in range(700))
     text = f"By Jane Doe | NEW YORK -- {plain} Sign up to read this article"
     assert lead(text, n_words=3) == " ".join(words(strip_boilerplate(text))[:3]) == " ".join(words(plain)[:3])
+
+
+def test_chrome_is_found_in_cyrillic_text_as_the_one_pattern_finds_it() -> None:
+    """Non-ASCII text is searched without the look-behind, which is checked after: the same matches as the
+    one pattern, chrome glued to words included ("xread more", "йread more" and "read moreй")."""
+    import random
+    import re
+    from collections.abc import Iterable
+
+    from pipeline.dedup.normalize import _BOILERPLATE_RE, _boilerplate_in
+
+    rng = random.Random(3)
+    chrome = [EXAMPLES[i].replace("{}", "").strip().lower() for i in sorted(EXAMPLES)]
+    filler = ["херсон", "евакуація", "й", "x", "2", "(", "app", "one", "read", "the post", "»", "’"]
+
+    def spans(ms: Iterable[re.Match[str]]) -> list[tuple[int, int]]:
+        return [m.span() for m in ms]
+
+    for _ in range(3000):
+        low = "".join(rng.choice(chrome if rng.random() < 0.3 else filler) + rng.choice(["", " ", "", "й"])
+                      for _ in range(rng.randrange(1, 12)))
+        assert spans(_boilerplate_in(low)) == spans(_BOILERPLATE_RE.finditer(low)), low
+    assert spans(_boilerplate_in("йread more")) == [(1, 10)] and not spans(_boilerplate_in("xread more й"))
