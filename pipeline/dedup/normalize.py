@@ -80,8 +80,9 @@ def ascii_quotes(text: str) -> str:
             text = text.replace(typographic, plain)
     return text
 _WORD = re.compile(r"\w+")
-# For ASCII text, `\w+` is "split at everything but letters, digits and _": a translation and str.split, 4x faster.
-_NON_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")})
+# For ASCII text, `\w+` is "split at everything but letters, digits and _": a byte translation and str.split,
+# 4x faster (`words`).
+_NON_WORD = bytes(c if c < 128 and (chr(c).isalnum() or chr(c) == "_") else 32 for c in range(256))
 _TITLE_SUFFIX = re.compile(r"\s+[|\-–—]\s+[^|\-–—]{1,40}$")
 
 
@@ -168,7 +169,9 @@ def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None, start_onl
 def words(text: str) -> list[str]:
     """Folded word tokens of `text`."""
     folded = fold(text)
-    return folded.translate(_NON_WORD).split() if folded.isascii() else _WORD.findall(folded)
+    if folded.isascii():  # bytes.translate: ~10x faster than str.translate with a table
+        return folded.encode("ascii").translate(_NON_WORD).decode("ascii").split()
+    return _WORD.findall(folded)
 
 
 _US = re.compile(r"\bU\.?S\.?(?:A\.?)?(?=\W|$)")  # U.S., US, USA (upper case only: not the pronoun)

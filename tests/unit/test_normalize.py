@@ -53,3 +53,14 @@ def test_fold_is_nfkc_first_written_out() -> None:
     texts = [*chars, *(f"A{c}\u0301{c}" for c in chars),
              "Херсонська ОВА: примусова евакуація з Олешок, об’єкти пошкоджено", "Kyïv’s ÉVACUATION — “ß”"]
     assert [fold(t) for t in texts] == [reference(t) for t in texts]
+
+
+def test_words_of_ascii_text_are_those_of_the_word_pattern() -> None:
+    """ASCII text is split with a byte translation: the same words as `\\w+`, for every ASCII character."""
+    import random
+    import re
+
+    rng = random.Random(2)
+    ascii_chars = [chr(c) for c in range(128)]
+    texts = [*ascii_chars, *("".join(rng.choices(ascii_chars, k=40)) for _ in range(2000))]
+    assert [words(t) for t in texts] == [re.findall(r"\w+", t.lower()) for t in texts]
