@@ -44,9 +44,11 @@ _BOILERPLATE_ANYWHERE = re.compile("|".join(f"(?:{p})" for p in BOILERPLATE))
 
 def _boilerplate_in(low: str) -> Iterator[re.Match[str]]:
     """The matches of `_BOILERPLATE_RE` in lower-cased text, the same ones, found the fastest way for it."""
-    if low.isascii():
-        yield from _BOILERPLATE_RE.finditer(low)
-        return
+    return _BOILERPLATE_RE.finditer(low) if low.isascii() else _at_word_starts(low)
+
+
+def _at_word_starts(low: str) -> Iterator[re.Match[str]]:
+    """`_BOILERPLATE_ANYWHERE`'s matches that `_BOILERPLATE_RE`'s look-behind would allow."""
     pos = 0
     while m := _BOILERPLATE_ANYWHERE.search(low, pos):
         start = m.start()
