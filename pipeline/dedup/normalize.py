@@ -72,6 +72,11 @@ EDGES: tuple[str, ...] = (
 _EDGES_RE = [re.compile(p) for p in EDGES]
 _TAIL = 24  # an end-anchored edge ("... - Bloomberg.") is looked for in this many last characters only
 _QUOTES = (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("–", "-"), ("—", "-"))
+_WORD = re.compile(r"\w+")
+# For ASCII text, `\w+` is "split at everything but letters, digits and _": a byte translation and str.split,
+# 4x faster (`words`).
+_NON_WORD = bytes(c if c < 128 and (chr(c).isalnum() or chr(c) == "_") else 32 for c in range(256))
+_TITLE_SUFFIX = re.compile(r"\s+[|\-–—]\s+[^|\-–—]{1,40}$")
 
 
 def ascii_quotes(text: str) -> str:
@@ -81,11 +86,6 @@ def ascii_quotes(text: str) -> str:
         if typographic in text:
             text = text.replace(typographic, plain)
     return text
-_WORD = re.compile(r"\w+")
-# For ASCII text, `\w+` is "split at everything but letters, digits and _": a byte translation and str.split,
-# 4x faster (`words`).
-_NON_WORD = bytes(c if c < 128 and (chr(c).isalnum() or chr(c) == "_") else 32 for c in range(256))
-_TITLE_SUFFIX = re.compile(r"\s+[|\-–—]\s+[^|\-–—]{1,40}$")
 
 
 def fold(text: str) -> str:
@@ -94,7 +94,7 @@ def fold(text: str) -> str:
     Done as NFKD, quotes, casefold, marks dropped, NFC: the same result as NFKC first (checked on every code
     point, alone and with a mark, and on every line of ../shared/data), in half the time on Cyrillic text,
     where NFKC costs as much as all the rest."""
-    if text.isascii():  # NFKC and the quote table leave ASCII alone
+    if text.isascii():  # NFKC and the quotes leave ASCII alone
         return text.lower()
     text = ascii_quotes(text)
     if text.isascii():
@@ -144,7 +144,7 @@ def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None, start_onl
     """Remove aggregator chrome, photo credits, datelines, bylines and agency credits (plus the user's own
     `extra` patterns); keeps the article text. `start_only`: the text is the opening of a longer one, whose
     closing edges ("... - Reuters") are not in it."""
-    if not text.isascii():  # typographic quotes and dashes (none in ASCII text; translate is slow even then)
+    if not text.isascii():  # typographic quotes and dashes (none in ASCII text)
         text = ascii_quotes(text)
     text = _strip_edges(" ".join(text.split()), start_only)  # first: "(AFP)" in a dateline is the dateline's
     low = text.lower()
@@ -209,9 +209,8 @@ def lead(summary: str, n_words: int = 60, extra: re.Pattern[str] | None = None) 
     lead is the opening's when it has `n_words` words before those (the next one may be a word cut short);
     else the whole text is stripped. A user pattern (`extra`) matching more than `_REACH` characters may see
     the cut."""
-    if len(summary) > OPENING:
-        cut = summary.rfind(" ", 0, OPENING)
-        found = words(strip_boilerplate(summary[: cut if cut > 0 else OPENING], extra, start_only=True)[:-_REACH])
+    if len(summary) > OPENING:  # (a word cut at OPENING is in the part left out)
+        found = words(strip_boilerplate(summary[:OPENING], extra, start_only=True)[:-_REACH])
         if len(found) > n_words:
             return " ".join(found[:n_words])
     return " ".join(words(strip_boilerplate(summary, extra))[:n_words])
