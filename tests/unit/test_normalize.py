@@ -42,8 +42,6 @@ def test_fold_is_nfkc_first_written_out() -> None:
     mark, and in Cyrillic and Latin text."""
     import unicodedata
 
-    from pipeline.dedup.normalize import ascii_quotes
-
     def reference(text: str) -> str:
         text = ascii_quotes(unicodedata.normalize("NFKC", text)).casefold()
         decomposed = unicodedata.normalize("NFKD", text)
