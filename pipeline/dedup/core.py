@@ -89,8 +89,9 @@ def title_match(title_n: str, other_n: str, th: Thresholds, words: set[str] | No
     words of `title_n`, when known)."""
     a, b = set(content_words(title_n)) if words is None else words, set(content_words(other_n))
     both = a & b
-    shared, jaccard = len(both), len(both) / max(1, len(a | b))
-    words_shared = sum(1 for w in both if not w.isdigit())  # a date (3/10/14) is not a story
+    shared = len(both)
+    jaccard = shared / max(1, len(a) + len(b) - shared)
+    words_shared = shared - sum(map(str.isdigit, both))  # a date (3/10/14) is not a story
     if (shared >= th.title_shared and words_shared >= 2
             and (jaccard >= th.title_jaccard or (shared >= th.title_shared_more and jaccard >= th.title_jaccard_more))):
         return float(fuzz.token_set_ratio(" ".join(sorted(a)), " ".join(sorted(b))))
@@ -217,7 +218,7 @@ class _Pending:
 
     def seen(self, kinds: list[tuple[str, str, str]]) -> dict[str, tuple[str, bool]]:
         found = self.found
-        if not found:
+        if found.keys().isdisjoint(kinds):  # (one pass in C: most stories' are new)
             return {}
         return {k[0]: hit for k in kinds if (hit := found.get(k))}
 
@@ -258,7 +259,7 @@ class _Shared:
 
     def of(self, i: int) -> list[tuple[int, bool]]:
         a, b = self.bounds[i], self.bounds[i + 1]
-        return list(zip(self.earlier[a:b], self.title[a:b], strict=True))
+        return list(zip(self.earlier[a:b], self.title[a:b], strict=True)) if a < b else []
 
 
 def candidates_of(hits: list[tuple[int, bool]], title_keys: int, lead_keys: int, limit: int) -> list[str]:
@@ -437,7 +438,8 @@ class Deduper:
                 nt, keys = title_counts[i], sig.keys[bounds[i] : bounds[i + 1]].tolist()
                 mine += [(r, j < nt) for j, k in enumerate(keys) for r in pending.keys.get(k, ())]
             kinds = identities(*idents[i])
-            found = {**stored[i], **pending.seen(kinds)}
+            here = pending.seen(kinds)
+            found = {**stored[i], **here} if here else stored[i]
             if mine:
                 candidates[i] = candidates_of(hits.of(i) + mine, title_counts[i],
                                               bounds[i + 1] - bounds[i] - title_counts[i], self.th.max_candidates)

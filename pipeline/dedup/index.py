@@ -272,8 +272,8 @@ class KeyTable:
     def _use(self, table: np.ndarray, nxt: np.ndarray) -> None:
         """Take these slots (buckets x WAYS) and each bucket's next way to overwrite."""
         self.buckets = len(table)
-        self._table, self._next = table, nxt
-        self._checks = table.view(np.uint16).reshape(self.buckets, WAYS, 4)[..., 3]  # the top 16 bits
+        self._table, self._next = np.ascontiguousarray(table), nxt
+        self._slots = self._table.reshape(-1)  # the same memory, one slot after another (bucket x WAYS + way)
 
     @property
     def nbytes(self) -> int:
@@ -320,14 +320,15 @@ class KeyTable:
         count = np.diff(np.append(start, len(bucket)))
         rank = np.arange(len(bucket)) - np.repeat(start, count)  # place among the batch's keys of its bucket
         way = (self._next[bucket].astype(np.intp) + rank) % WAYS
-        self._table[bucket, way] = (check.astype(_U) << _U(_REF_BITS)) | (refs & _U(_REF_MASK))
+        self._slots[bucket * WAYS + way] = (check.astype(_U) << _U(_REF_BITS)) | (refs & _U(_REF_MASK))
         self._next[bucket[start]] = (self._next[bucket[start]].astype(np.intp) + count) % WAYS
 
     def lookup_many(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(index into `keys`, cluster reference) of every stored entry under one of `keys`."""
         bucket, check = self._split(keys)
-        key_of_hit, way = np.nonzero(self._checks[bucket] == check[:, None])
-        refs = self._table[bucket[key_of_hit], way] & _U(_REF_MASK)
+        rows = np.take(self._table, bucket, axis=0)  # each key's bucket, one cache line: read once, for both
+        key_of_hit, way = np.nonzero((rows >> _U(_REF_BITS)) == check.astype(_U)[:, None])
+        refs = rows.reshape(-1)[key_of_hit * WAYS + way] & _U(_REF_MASK)
         stored = refs != 0  # an empty slot matches a key whose check is 0
         return key_of_hit[stored], refs[stored]
 

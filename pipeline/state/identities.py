@@ -24,7 +24,7 @@ _MASK = (1 << 64) - 1
 def identities(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, str, str]]:
     """The lookups a story answers to, as (kind, feed or '', value), without empty ones: `id`; `guid`, `url`,
     `fp` within its feed; `xurl`, `xguid` in any feed (see `Store.seen_many`)."""
-    out = [("id", "", story_id)]
+    out = [("id", "", story_id)]  # (`story_identity`, without a call)
     if guid:
         out.append(("guid", feed, guid))
     if url:
@@ -38,10 +38,27 @@ def identities(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[t
     return out
 
 
+def story_identity(story_id: str) -> tuple[str, str, str]:
+    """The identity of a story's id (its first, `id`)."""
+    return ("id", "", story_id)
+
+
 def key(identity: tuple[str, str, str]) -> int:
     """The index key of an identity. `hash()` is salted per process, which is fine for an index rebuilt in each
     process."""
     return hash(identity) & _MASK
+
+
+def many_keys(idents: list[tuple[str, str, str]]) -> list[int]:
+    """`key` of each identity, in one pass in C (a call of `key` per identity cost more than the hashing)."""
+    return np.fromiter(map(hash, idents), dtype=np.int64, count=len(idents)).view(np.uint64).tolist()  # type: ignore[no-any-return]
+
+
+def rows_keys(rows: list[tuple[str, str, str, str, str]]) -> tuple[list[int], list[int]]:
+    """The keys of many stories' identities ((story id, feed, guid, url, fingerprint) a story), concatenated,
+    and how many each story has."""
+    asked = [identities(*row) for row in rows]
+    return many_keys([ident for idents in asked for ident in idents]), list(map(len, asked))
 
 
 def identity_keys(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, int]]:
@@ -49,9 +66,14 @@ def identity_keys(story_id: str, feed: str, guid: str, url: str, fp: str) -> lis
     return [(ident[0], key(ident)) for ident in identities(story_id, feed, guid, url, fp)]
 
 
+def cluster_identity(cluster_id: str) -> tuple[str, str, str]:
+    """A cluster id as an identity: the cluster table is indexed the same way."""
+    return ("cluster", "", cluster_id)
+
+
 def cluster_key(cluster_id: str) -> int:
-    """The key of a cluster id (the cluster table is indexed the same way)."""
-    return key(("cluster", "", cluster_id))
+    """The key of a cluster id."""
+    return key(cluster_identity(cluster_id))
 
 
 SHARDS = 16  # the big sorted array is kept in parts (by the top bits of the hash), so a fold copies one at a time
@@ -108,6 +130,13 @@ class IdentityIndex:
         for key in keys:
             self.recent[key] = seq
         self.upto = seq
+
+    def add_rows(self, seqs: list[int], keys: list[int], counts: list[int]) -> None:
+        """`add` of many rows at once (`seqs` increasing, after every row added before): row `seqs[i]` carries
+        `counts[i]` of the `keys`, in order."""
+        if seqs:
+            self.recent.update(zip(keys, np.repeat(seqs, counts).tolist(), strict=True))
+            self.upto = seqs[-1]
 
     def find(self, keys: list[int]) -> list[int]:
         """The newest row carrying each key, 0 for none."""

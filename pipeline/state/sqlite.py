@@ -8,7 +8,7 @@ import math
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline.model import Alert, ClusterRecord, alert_from_dict, alert_to_dict
 from pipeline.sources.schedule import FeedState
-from pipeline.state.identities import IdentityIndex, cluster_key, identities, identity_keys, key
+from pipeline.state.identities import IdentityIndex, cluster_identity, identities, many_keys, rows_keys, story_identity
 from pipeline.state.store import AlertHistory, Assignment, Identity
 
 SCHEMA_VERSION = 4
@@ -74,11 +74,13 @@ CREATE TABLE IF NOT EXISTS feeds_staged (url TEXT PRIMARY KEY, state TEXT NOT NU
 """
 
 
-# Per indexed table: the rows after a seq number, and the index keys of such a row (its values after the seq).
-_INDEXED: dict[str, tuple[str, Callable[[Sequence[Any]], list[int]]]] = {
+# Per indexed table: the rows after a seq number, and the index keys of such rows (their values after the seq):
+# the keys concatenated, and how many each row has.
+_INDEXED: dict[str, tuple[str, Callable[[list[Any]], tuple[list[int], list[int]]]]] = {
     "stories": ("SELECT seq, id, feed_url, guid, canonical_url, fingerprint FROM stories WHERE seq > ? ORDER BY seq",
-                lambda row: [k for _, k in identity_keys(*row)]),
-    "clusters": ("SELECT seq, id FROM clusters WHERE seq > ? ORDER BY seq", lambda row: [cluster_key(row[0])]),
+                rows_keys),
+    "clusters": ("SELECT seq, id FROM clusters WHERE seq > ? ORDER BY seq",
+                 lambda rows: (many_keys([cluster_identity(row[0]) for row in rows]), [1] * len(rows))),
 }
 
 
@@ -191,8 +193,7 @@ class SqliteStore:
         sql, keys_of = _INDEXED[table]
         cur = self._db.execute(sql, (ids.upto,))
         while rows := cur.fetchmany(10_000):
-            for seq, *values in rows:
-                ids.add(seq, keys_of(values))
+            ids.add_rows([row[0] for row in rows], *keys_of([row[1:] for row in rows]))
             self._merge_if_due(table, ids)
         return ids
 
@@ -207,9 +208,7 @@ class SqliteStore:
             before = ids.upto
             self._db.executemany(sql, rows)
             if self._db.execute(f"SELECT max(seq) FROM {table}").fetchone()[0] == before + len(rows):  # noqa: S608
-                keys_of = _INDEXED[table][1]
-                for seq, values in enumerate(indexed, before + 1):
-                    ids.add(seq, keys_of(values))
+                ids.add_rows(list(range(before + 1, before + 1 + len(rows))), *_INDEXED[table][1](indexed))
                 self._merge_if_due(table, ids)
 
     def _merge_if_due(self, table: str, ids: IdentityIndex) -> None:
@@ -232,7 +231,7 @@ class SqliteStore:
         if not items:
             return out
         asked = [identities(*i) for i in items]
-        seqs = self._find("stories", [key(ident) for idents in asked for ident in idents])
+        seqs = self._find("stories", many_keys([ident for idents in asked for ident in idents]))
         rows = self._rows({q for q in seqs if q})
         at = 0
         for found, idents in zip(out, asked, strict=True):
@@ -270,7 +269,7 @@ class SqliteStore:
         # Like story identities, cluster ids are found through the in-memory index, and checked on the row.
         if not cluster_ids:
             return []
-        seqs = self._find("clusters", [cluster_key(i) for i in cluster_ids])
+        seqs = self._find("clusters", many_keys(list(map(cluster_identity, cluster_ids))))
         rows = {r[0]: r[1:] for r in self._in(f"SELECT seq, {CLUSTER_COLUMNS} FROM clusters "  # noqa: S608
                                               "WHERE seq IN ({})", {q for q in seqs if q})}
         return [_cluster(r) for i, q in zip(cluster_ids, seqs, strict=True) if (r := rows.get(q)) and r[0] == i]
@@ -286,8 +285,9 @@ class SqliteStore:
 
     def assign_many(self, rows: list[Assignment]) -> None:
         # A story already recorded keeps its first record (as does the first of two rows of one story here).
-        known = self.seen_many([Identity(r.story_id, "", "", "", "") for r in rows])
-        fresh = {r.story_id: r for r, k in zip(reversed(rows), reversed(known), strict=True) if not k}
+        seqs = self._find("stories", many_keys([story_identity(r.story_id) for r in rows]))
+        known = {row[0] for row in self._rows({q for q in seqs if q}).values()}  # (a hit is checked on its row)
+        fresh = {r.story_id: r for r in reversed(rows) if r.story_id not in known}
         rows = [r for r in rows if fresh.get(r.story_id) is r]
         self._append("stories", "INSERT INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, "
                      "feed_url, fingerprint) VALUES (?,?,?,?,?,?,?,?)", rows,

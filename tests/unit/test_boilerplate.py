@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.dedup.normalize import BOILERPLATE, EDGES, lead, strip_boilerplate
+from pipeline.dedup.normalize import ANCHORS, BOILERPLATE, EDGES, lead, strip_boilerplate
 
 LEAD = "Hundreds of civilians have had to flee Kherson."
 
@@ -125,9 +125,10 @@ def test_lead_of_a_long_text_is_that_of_the_whole_text() -> None:
     assert lead(text, n_words=3) == " ".join(words(strip_boilerplate(text))[:3]) == " ".join(words(plain)[:3])
 
 
-def test_chrome_is_found_in_cyrillic_text_as_the_one_pattern_finds_it() -> None:
-    """Non-ASCII text is searched without the look-behind, which is checked after: the same matches as the
-    one pattern, chrome glued to words included ("xread more", "йread more" and "read moreй")."""
+def test_chrome_is_found_as_the_one_pattern_finds_it() -> None:
+    """Text holding none of `ANCHORS` is not scanned, and non-ASCII text is searched without the look-behind,
+    which is checked after: the same matches as the one pattern, chrome glued to words included ("xread more",
+    "йread more" and "read moreй")."""
     import random
     import re
     from collections.abc import Iterable
@@ -141,8 +142,37 @@ def test_chrome_is_found_in_cyrillic_text_as_the_one_pattern_finds_it() -> None:
     def spans(ms: Iterable[re.Match[str]]) -> list[tuple[int, int]]:
         return [m.span() for m in ms]
 
-    for _ in range(3000):
-        low = "".join(rng.choice(chrome if rng.random() < 0.3 else filler) + rng.choice(["", " ", "", "й"])
+    ascii_filler = [w for w in filler if w.isascii()] + ["news", "your", "up", "sign", "ing", "titles"]
+    for n in range(6000):  # half in ASCII text (scanned with the look-behind), half not
+        pieces, glue = (filler, ["", " ", "", "й"]) if n % 2 else (ascii_filler, ["", " ", "", "x"])
+        low = "".join(rng.choice(chrome if rng.random() < 0.3 else pieces) + rng.choice(glue)
                       for _ in range(rng.randrange(1, 12)))
         assert spans(_boilerplate_in(low)) == spans(_BOILERPLATE_RE.finditer(low)), low
     assert spans(_boilerplate_in("йread more")) == [(1, 10)] and not spans(_boilerplate_in("xread more й"))
+
+
+def _required_runs(pattern: str) -> list[str]:
+    """The runs of characters every match of `pattern` contains: its top-level literals in a row (an optional,
+    repeated or alternative part ends a run)."""
+    from re import _parser  # type: ignore[attr-defined]  # (private: a test may lean on it)
+
+    runs, run = [], ""
+    for op, arg in _parser.parse(pattern):
+        if op == _parser.LITERAL:
+            run += chr(arg)
+        else:
+            runs.append(run)
+            run = ""
+    return [r for r in [*runs, run] if r]
+
+
+@pytest.mark.parametrize("pattern", BOILERPLATE)
+def test_every_pattern_has_an_anchor_its_matches_contain(pattern: str) -> None:
+    """A text is scanned only when it holds one of `ANCHORS`: each pattern must require one of them."""
+    assert any(anchor in run for run in _required_runs(pattern) for anchor in ANCHORS), pattern
+
+
+def test_required_runs_are_those_of_the_pattern() -> None:
+    assert _required_runs(r"one app\.?( one membership\.?)?") == ["one app"]
+    assert _required_runs(r"\((?:afp|reuters)\)") == ["(", ")"]
+    assert _required_runs(r"read more\W*") == ["read more"]

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.model import ClusterRecord
 from pipeline.state import sqlite as sqlite_store
-from pipeline.state.identities import IdentityIndex, cluster_key, identity_keys
+from pipeline.state.identities import IdentityIndex, cluster_key, identity_keys, many_keys, rows_keys
 from pipeline.state.sqlite import SCHEMA_VERSION, SqliteStore, forget_indexes
 from pipeline.state.store import Assignment, Identity
 
@@ -42,6 +42,19 @@ def test_index_answers_with_the_newest_row_before_and_after_merging() -> None:
     ids.merge(oldest_row=2)  # row 1 evicted: its entries go
     assert ids.find([keys["id"], keys["guid"], keys["xurl"]]) == [0, 0, 3]
     assert all(list(k) == sorted(k) for k in ids.keys)
+
+
+def test_rows_added_at_once_are_those_added_one_by_one() -> None:
+    """`add_rows` (a chunk's rows, keys hashed in one pass) leaves the index as `add` per row does: a key
+    carried by two rows answers with the newer."""
+    rows = [("a", FEED, "g", "http://x/1", "f1"), ("b", FEED, "", "http://x/1", ""), ("c", "", "", "", "")]
+    one_by_one, at_once = IdentityIndex(), IdentityIndex()
+    for seq, r in enumerate(rows, 7):
+        one_by_one.add(seq, [k for _, k in identity_keys(*r)])
+    at_once.add_rows([7, 8, 9], *rows_keys(rows))
+    assert at_once.recent == one_by_one.recent and at_once.upto == one_by_one.upto == 9
+    by_one = [dict(identity_keys("a", "", "", "", ""))["id"], cluster_key("c1")]
+    assert many_keys([("id", "", "a"), ("cluster", "", "c1")]) == by_one
 
 
 def test_index_levels_agree_with_a_dict() -> None:
