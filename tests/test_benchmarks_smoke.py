@@ -79,3 +79,20 @@ def test_bench_e2e_smoke() -> None:
     rows = {line.split("  ")[0].strip(): line.split() for line in res.stdout.splitlines()}
     assert rows["new stories every cycle"][-4] == "12"  # 3 feeds x 2 stories x 2 cycles
     assert "latency fetch -> Slack post over 18 alerts: p50" in res.stdout  # the warm-up cycle's 6 too
+
+
+def test_ab_dedup_smoke() -> None:
+    """ab_dedup.py copies two versions of the package (HEAD from git, and the working tree), runs both on one
+    stream in one process and finds they cluster every story alike."""
+    import pytest
+
+    if subprocess.run(["git", "-C", str(BENCH), "rev-parse", "HEAD"], capture_output=True, check=False).returncode:
+        pytest.skip("not a git checkout: ab_dedup.py takes version A from git")
+    res = subprocess.run([sys.executable, str(BENCH / "ab_dedup.py"), "--base", "HEAD", "--window", "300",
+                          "--measure", "200", "--cycles", "1"], capture_output=True, text=True, timeout=300,
+                         check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "same clusters and reasons: yes" in res.stdout, res.stdout
+    rows = [line.split() for line in res.stdout.splitlines()]
+    rates = [row[2] for row in rows if len(row) == 3 and row[0] in ("A", "B")]  # version, revision, stories/s
+    assert len(rates) == 2 and all(float(r.replace(",", "")) > 0 for r in rates), res.stdout
