@@ -5,14 +5,14 @@
     python tests/benchmarks/ab_dedup.py --base HEAD --new HEAD              # A/A: the noise of the method
 
 Why: the machines here are shared, and their speed drifts over minutes (the same code, two runs minutes apart:
-6,610 and 8,660 stories/s), so two versions run one after the other compare the machine as much as the code. Here each version's `pipeline`
-package is copied (from git with `git archive`, or the working tree for `--new .`) into a temporary directory
-under a name of its own (`nw_a`, `nw_b`; its imports rewritten), both are imported into this process, and each
-gets its own state file, key table and Deduper. Both windows are filled with bench_dedup.py's window stories,
-then its timed stream (a third copies of window stories, a sixth copies of the story before, the rest new) goes
-through both a chunk at a time, one transaction a chunk, in the order A B B A ..., so that drift falls on both
-alike. Printed: stories/s of each, B's speed-up over A, and a check that both put every story into the same
-cluster for the same reason (a speed-up must not change a result).
+6,610 and 8,660 stories/s), so two versions run one after the other compare the machine as much as the code. Here
+each version's `pipeline` package is copied (from git with `git archive`, or the working tree for `--new .`) into
+a temporary directory under a name of its own (`nw_a`, `nw_b`; its imports rewritten), both are imported into this
+process, and each gets its own state file, key table and Deduper. Both windows are filled with bench_dedup.py's
+window stories, then its timed stream (a third copies of window stories, a sixth copies of the story before, the
+rest new) goes through both a chunk at a time, one transaction a chunk, in the order A B B A ..., so that drift
+falls on both alike. Printed: stories/s of each, B's speed-up over A, and a check that both put every story into
+the same cluster for the same reason (a speed-up must not change a result).
 
 Noise that remains: A/A runs (one version twice) gave 1.00-1.01, but A/B runs of one pair of versions still
 spread by about ±6 %: run it a few times, with each version first (swap --base and --new), and read the spread.
