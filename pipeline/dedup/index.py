@@ -23,6 +23,7 @@ or colliding hit only costs a verification: the caller checks every candidate ag
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -212,6 +213,14 @@ def _distinct(values: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.nda
     return values[fresh], owner[fresh]
 
 
+@functools.lru_cache(maxsize=8)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`np.triu_indices(n, 1)`: the (i, j) of every pair i < j of n (made once: ~0.3 µs a story per chunk)."""
+    i, j = np.triu_indices(n, 1)
+    i.flags.writeable = j.flags.writeable = False  # shared by every call
+    return i, j
+
+
 def signatures(texts: list[tuple[str, str]], title_words: int = 7, sample: int = 3, lead_span: int = 40) -> Signatures:
     """Keys of normalized (headline, lead) pairs: every pair of the headline's `title_words` content words with
     the smallest hashes (the word itself when there is one), and the bigrams of content words among the lead's
@@ -233,7 +242,7 @@ def signatures(texts: list[tuple[str, str]], title_words: int = 7, sample: int =
     matrix = np.zeros((n, title_words), dtype=_U)
     matrix[owner[chosen], rank[chosen]] = words[chosen]
     size = np.bincount(owner[chosen], minlength=n).reshape(n, 1)
-    i, j = np.triu_indices(title_words, 1)
+    i, j = _pairs(title_words)
     pairs = _mix(matrix[:, i], matrix[:, j], 2)
     single = _mix(matrix[:, 0], np.zeros(n, dtype=_U), 1)[:, None]
     t_keys = np.concatenate([single, pairs], axis=1)[np.concatenate([size == 1, j[None, :] < size], axis=1)]

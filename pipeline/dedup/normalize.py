@@ -150,13 +150,29 @@ def _strip_edges(text: str, start_only: bool = False) -> str:
     return text
 
 
+# The white space `str.split` splits ASCII text at, other than single spaces between words.
+_ODD_SPACE = ("  ", "\n", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
+
+
+def single_spaced(text: str) -> str:
+    """`" ".join(text.split())`; ASCII text already so (most summaries, once parsed) comes back as it is, found
+    with a few searches in C instead of a list of its words made and joined (~3 µs for 300 characters)."""
+    if text.isascii() and text[:1] != " " and text[-1:] != " ":
+        for odd in _ODD_SPACE:
+            if odd in text:
+                break
+        else:
+            return text
+    return " ".join(text.split())
+
+
 def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None, start_only: bool = False) -> str:
     """Remove aggregator chrome, photo credits, datelines, bylines and agency credits (plus the user's own
     `extra` patterns); keeps the article text. `start_only`: the text is the opening of a longer one, whose
     closing edges ("... - Reuters") are not in it."""
     if not text.isascii():  # typographic quotes and dashes (none in ASCII text)
         text = ascii_quotes(text)
-    text = _strip_edges(" ".join(text.split()), start_only)  # first: "(AFP)" in a dateline is the dateline's
+    text = _strip_edges(single_spaced(text), start_only)  # first: "(AFP)" in a dateline is the dateline's
     low = text.lower()
     before = text
     if len(low) == len(text):  # spans found in the lower-cased text are the same spans of the text

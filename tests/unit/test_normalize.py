@@ -62,3 +62,18 @@ def test_words_of_ascii_text_are_those_of_the_word_pattern() -> None:
     ascii_chars = [chr(c) for c in range(128)]
     texts = [*ascii_chars, *("".join(rng.choices(ascii_chars, k=40)) for _ in range(2000))]
     assert [words(t) for t in texts] == [re.findall(r"\w+", t.lower()) for t in texts]
+
+
+def test_single_spaced_is_split_and_joined() -> None:
+    """`single_spaced` returns ASCII text untouched only when splitting and joining it would change nothing."""
+    import random
+
+    from pipeline.dedup.normalize import _ODD_SPACE, single_spaced
+
+    ascii_space = [chr(c) for c in range(128) if chr(c).isspace()]
+    assert sorted(ascii_space) == sorted([" ", *(s for s in _ODD_SPACE if len(s) == 1)])
+    rng = random.Random(5)
+    pieces = ["word", "x", "é", "\u00a0", "\u2003", *ascii_space, " ", " ", " "]
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 8)))
+        assert single_spaced(text) == " ".join(text.split()), repr(text)
