@@ -516,7 +516,7 @@ def test_a_copy_republishes_an_outlet_its_text_names_by_all_its_words() -> None:
     """`republishes` against the rule written out: the copy's headline or opening names an outlet of the
     cluster (other than its own feed), all the name's words in a row; among many outlets, as a wire story has."""
     outlets = [f"{a} {b} - World" for a in ("Daily", "Evening", "Kyiv", "Sky") for b in ("Mirror", "Post", "Star")]
-    outlets += ["BBC", "AP", "inkl", *(f"Outlet {i} News" for i in range(300))]
+    outlets += ["BBC", "AP", "Київ Пост", "Le Monde Éco", "inkl", *(f"Outlet {i} News" for i in range(300))]
 
     def credits(text: str, own: str, sources: tuple[str, ...]) -> bool:
         said = f" {' '.join(words(text))} "
@@ -525,9 +525,10 @@ def test_a_copy_republishes_an_outlet_its_text_names_by_all_its_words() -> None:
 
     texts = ["Start reading Daily Mirror World: Kherson shelled", "Kherson shelled - Kyiv Post", "Daily news: Kherson",
              "Sky: Kherson Star shelled", "Kherson (BBC) shelled", "Outlet 17 News reports Kherson shelled",
-             "Outlet 1 reports", "Evening Star: Kherson"]
+             "Outlet 1 reports", "Evening Star: Kherson", "Київ Пост: Херсон", "Le Monde éco: Kherson",
+             "Le Monde Eco: Kherson", "Kherson - Le monde eco"]
     seen = set()
-    for n in (1, 3, 12, 15, 315):
+    for n in (1, 3, 12, 15, 16, 17, 317):  # up to 16 outlets ASCII text is searched for first words first
         sources = tuple(outlets[-n:] if n == 3 else outlets[:n])
         for text in texts:
             for own in ("inkl", sources[0]):
