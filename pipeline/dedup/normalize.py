@@ -172,7 +172,8 @@ def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None, start_onl
     closing edges ("... - Reuters") are not in it."""
     if not text.isascii():  # typographic quotes and dashes (none in ASCII text)
         text = ascii_quotes(text)
-    text = _strip_edges(single_spaced(text), start_only)  # first: "(AFP)" in a dateline is the dateline's
+    text = spaced = single_spaced(text)
+    text = _strip_edges(text, start_only)  # first: "(AFP)" in a dateline is the dateline's
     low = text.lower()
     before = text
     if len(low) == len(text):  # spans found in the lower-cased text are the same spans of the text
@@ -189,9 +190,10 @@ def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None, start_onl
     if text is not before or text[:1] == " " or text[-1:] == " ":  # something removed: collapse again
         text = " ".join(text.split())
     # The opening edges once more: chrome removed from the front can uncover a dateline or byline ("Start
-    # reading ... KYIV (Reuters) - ..."), as can a byline in front of a dateline. Always, not only when something
-    # was removed: what the opening of a long text keeps must not depend on its far end (`lead`).
-    return _strip_edges(text, start_only=True)
+    # reading ... KYIV (Reuters) - ..."), as can a byline in front of a dateline. Whenever anything was removed,
+    # even at the far end: what the opening of a long text keeps must not depend on its end (`lead`). When
+    # nothing was, they were tried on this very text already.
+    return text if text is spaced else _strip_edges(text, start_only=True)
 
 
 def words(text: str) -> list[str]:

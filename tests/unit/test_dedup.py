@@ -453,10 +453,11 @@ def test_keys_shared_inside_a_chunk_are_found_on_arrays_as_one_key_at_a_time() -
     holders), in the same order as the rule written out (the order breaks ties between candidates): a story's
     own repeated key is no pair."""
     rng = np.random.default_rng(5)
-    for _ in range(300):
+    for case in range(600):
         n = int(rng.integers(1, 8))
         owner = np.sort(rng.integers(0, n, int(rng.integers(0, 40))))
-        keys = rng.integers(1, 9, len(owner)).astype(np.uint64)  # few keys: long runs, repeats in a story
+        # few keys: long runs, repeats in a story; or many: most keys held once, beside a few runs
+        keys = rng.integers(1, 9 if case % 2 else 80, len(owner)).astype(np.uint64)
         title = rng.random(len(owner)) < 0.5
         for cap in (3, 40):  # runs longer than the cap, and not
             shared = _Shared(Signatures(keys, owner, title), n, cap)
