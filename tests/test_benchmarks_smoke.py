@@ -94,5 +94,6 @@ def test_ab_dedup_smoke() -> None:
     assert res.returncode == 0, res.stderr[-3000:]
     assert "same clusters and reasons: yes" in res.stdout, res.stdout
     rows = [line.split() for line in res.stdout.splitlines()]
-    rates = [row[2] for row in rows if len(row) == 3 and row[0] in ("A", "B")]  # version, revision, stories/s
+    # version, revision, stories/s, median and slowest chunk (ms)
+    rates = [row[2] for row in rows if len(row) == 5 and row[0] in ("A", "B")]
     assert len(rates) == 2 and all(float(r.replace(",", "")) > 0 for r in rates), res.stdout

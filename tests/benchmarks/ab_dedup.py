@@ -11,11 +11,12 @@ a temporary directory under a name of its own (`nw_a`, `nw_b`; its imports rewri
 process, and each gets its own state file, key table and Deduper. Both windows are filled with bench_dedup.py's
 window stories, then its timed stream (a third copies of window stories, a sixth copies of the story before, the
 rest new) goes through both a chunk at a time, one transaction a chunk, in the order A B B A ..., so that drift
-falls on both alike. Printed: stories/s of each, B's speed-up over A, and a check that both put every story into
-the same cluster for the same reason (a speed-up must not change a result).
+falls on both alike. Printed: stories/s of each, its median and slowest chunk, B's speed-up over A, and a check
+that both put every story into the same cluster for the same reason (a speed-up must not change a result).
 
 Noise that remains: A/A runs (one version twice) gave 1.00-1.01, but A/B runs of one pair of versions still
-spread by about ±6 %: run it a few times, with each version first (swap --base and --new), and read the spread.
+spread by about ±6 %, and one run in nine gave half the others' ratio: run it a few times, with each version
+first (swap --base and --new), read the spread, and a slowest chunk far above its median.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import importlib
 import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,6 +64,7 @@ class Version:
         self.store = sqlite.SqliteStore(state)
         self.deduper = core.Deduper(self.store, window=10**9, capacity=max(window, 250_000))
         self.took = 0.0
+        self.chunks: list[float] = []  # seconds, each timed chunk
         self.results: list[tuple[str, str]] = []
 
     def cycle(self, texts: list[tuple[str, str]], first: int, kind: str, outlet: str, at: float,
@@ -73,7 +76,8 @@ class Version:
         with self.store.batch():
             out = [(o.cluster.id, o.reason) for o in self.deduper.add_all(stories)]
         if timed:
-            self.took += time.perf_counter() - t0
+            self.chunks.append(time.perf_counter() - t0)
+            self.took += self.chunks[-1]
             self.results += out
 
 
@@ -120,9 +124,10 @@ def main() -> None:
         n = args.measure * args.cycles
         same = a.results == b.results
         print(f"window {args.window:,}, {n:,} timed stories in chunks of {CHUNK}, alternated A B B A")
-        print(f"{'version':>8}  {'revision':<12} {'stories/s':>10}")
-        print(f"{'A':>8}  {args.base:<12} {n / a.took:>10,.0f}")
-        print(f"{'B':>8}  {args.new:<12} {n / b.took:>10,.0f}")
+        print(f"{'version':>8}  {'revision':<12} {'stories/s':>10}  {'chunk ms: median':>16}  {'slowest':>8}")
+        for label, rev, v in (("A", args.base, a), ("B", args.new, b)):  # (a slowest far above the median: a
+            print(f"{label:>8}  {rev:<12} {n / v.took:>10,.0f}  {statistics.median(v.chunks) * 1e3:>16,.1f}  "
+                  f"{max(v.chunks) * 1e3:>8,.1f}")  # stall of the machine, or an index merge, in that chunk)
         print(f"B / A speed: {a.took / b.took:.3f}x; same clusters and reasons: {'yes' if same else 'NO'}")
         for v in versions:
             v.store.close()
