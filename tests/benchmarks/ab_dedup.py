@@ -15,8 +15,9 @@ falls on both alike. Printed: stories/s of each, its median and slowest chunk, B
 that both put every story into the same cluster for the same reason (a speed-up must not change a result).
 
 Noise that remains: A/A runs (one version twice) gave 1.00-1.01, but A/B runs of one pair of versions still
-spread by about ±6 %, and one run in nine gave half the others' ratio: run it a few times, with each version
-first (swap --base and --new), read the spread, and a slowest chunk far above its median.
+spread by about ±6 %, and one run in nine at 10k gave half the others' ratio; at 1M, three runs in eight had one
+side about 2x slower for the whole run, median chunk included, whatever code it ran (cause not found). Run it a
+few times, with each version first (swap --base and --new), and read the spread and each side's chunk times.
 """
 
 from __future__ import annotations
