@@ -154,7 +154,10 @@ def test_chrome_is_found_as_the_one_pattern_finds_it() -> None:
 def _required_runs(pattern: str) -> list[str]:
     """The runs of characters every match of `pattern` contains: its top-level literals in a row (an optional,
     repeated or alternative part ends a run)."""
-    from re import _parser  # type: ignore[attr-defined]  # (private: a test may lean on it)
+    try:  # (private: a test may lean on it)
+        from re import _parser  # type: ignore[attr-defined]
+    except ImportError:  # Python 3.10
+        import sre_parse as _parser
 
     runs, run = [], ""
     for op, arg in _parser.parse(pattern):
