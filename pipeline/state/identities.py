@@ -1,6 +1,6 @@
 """An in-memory index of the stored stories' identities, so the story table needs no index of its own on them.
 
-Each story is known by up to six identities (`identity_keys`): its id; its GUID, canonical URL and content
+Each story is known by up to six identities (`identities`): its id; its GUID, canonical URL and content
 fingerprint within its feed (the same item republished under a new GUID or link form); its canonical URL and
 GUID in any feed. As SQLite indexes these were five B-trees with an entry at a random place for every story:
 at a million stories their pages no longer stay in cache, so each story cost about 45 µs of index upkeep on
@@ -17,8 +17,6 @@ stories with GUIDs and links); rows deleted by eviction are dropped at the next 
 from __future__ import annotations
 
 import numpy as np
-
-_MASK = (1 << 64) - 1
 
 
 def identities(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, str, str]]:
@@ -43,14 +41,10 @@ def story_identity(story_id: str) -> tuple[str, str, str]:
     return ("id", "", story_id)
 
 
-def key(identity: tuple[str, str, str]) -> int:
-    """The index key of an identity. `hash()` is salted per process, which is fine for an index rebuilt in each
-    process."""
-    return hash(identity) & _MASK
-
-
 def many_keys(idents: list[tuple[str, str, str]]) -> list[int]:
-    """`key` of each identity, in one pass in C (a call of `key` per identity cost more than the hashing)."""
+    """The index key of each identity: its `hash()` as an unsigned 64-bit number, in one pass in C (a Python call
+    per identity cost more than the hashing). `hash()` is salted per process, which is fine for an index rebuilt
+    in each process."""
     return np.fromiter(map(hash, idents), dtype=np.int64, count=len(idents)).view(np.uint64).tolist()  # type: ignore[no-any-return]
 
 
@@ -61,19 +55,9 @@ def rows_keys(rows: list[tuple[str, str, str, str, str]]) -> tuple[list[int], li
     return many_keys([ident for idents in asked for ident in idents]), list(map(len, asked))
 
 
-def identity_keys(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, int]]:
-    """(kind, key) of each identity of a story."""
-    return [(ident[0], key(ident)) for ident in identities(story_id, feed, guid, url, fp)]
-
-
 def cluster_identity(cluster_id: str) -> tuple[str, str, str]:
     """A cluster id as an identity: the cluster table is indexed the same way."""
     return ("cluster", "", cluster_id)
-
-
-def cluster_key(cluster_id: str) -> int:
-    """The key of a cluster id."""
-    return key(cluster_identity(cluster_id))
 
 
 SHARDS = 16  # the big sorted array is kept in parts (by the top bits of the hash), so a fold copies one at a time

@@ -11,11 +11,21 @@ import pytest
 
 from pipeline.model import ClusterRecord
 from pipeline.state import sqlite as sqlite_store
-from pipeline.state.identities import IdentityIndex, cluster_key, identity_keys, many_keys, rows_keys
+from pipeline.state.identities import IdentityIndex, cluster_identity, identities, many_keys, rows_keys
 from pipeline.state.sqlite import SCHEMA_VERSION, SqliteStore, forget_indexes
 from pipeline.state.store import Assignment, Identity
 
 FEED = "http://a.example/feed"
+
+
+def identity_keys(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, int]]:
+    """(kind, index key) of each identity of a story, one at a time as the key is defined: its `hash()` as an
+    unsigned 64-bit number."""
+    return [(ident[0], hash(ident) & (2**64 - 1)) for ident in identities(story_id, feed, guid, url, fp)]
+
+
+def cluster_key(cluster_id: str) -> int:
+    return hash(cluster_identity(cluster_id)) & (2**64 - 1)
 
 
 def row(sid: str, cluster: str, url: str = "", guid: str = "", feed: str = FEED, fp: str = "",
