@@ -115,29 +115,6 @@ class Alert:
     updates: str = "both"
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterRecord:
-    """Durable dedup state for one story cluster (what the store keeps for `window` seconds).
-
-    `norm_title` and `lead` are the normalized texts new stories are compared with.
-    """
-
-    id: str
-    title: str
-    link: str
-    norm_title: str
-    lead: str
-    sources: tuple[str, ...]
-    first_seen: float
-    last_seen: float
-    size: int
-    independent: tuple[str, ...] = ()
-
-    def info(self) -> ClusterInfo:
-        return ClusterInfo(self.id, self.title, self.link, self.sources, self.first_seen, self.last_seen, self.size,
-                           self.independent)
-
-
 def alert_to_dict(alert: Alert) -> dict[str, object]:
     """JSON-ready form of an alert (the outbox payload and the backtest line)."""
     return {

@@ -16,16 +16,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from rapidfuzz import fuzz
 
 from pipeline.dedup.index import DEFAULT_CAPACITY, WAYS, KeyTable, Signatures, ranks, signatures
 from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
-from pipeline.model import ClusteredStory, ClusterRecord, Story
+from pipeline.model import ClusteredStory, Story
 from pipeline.sources.parse import canonical_url
 from pipeline.state.identities import identities
-from pipeline.state.store import Assignment, Identity, Seen, Store
+from pipeline.state.store import Assignment, ClusterRecord, Identity, Seen, Store
 
 DEFAULT_WINDOW = 72 * 3600.0
 DEFAULT_SEEN_RETENTION = 30 * 86400.0
@@ -75,8 +76,7 @@ class Thresholds:
     max_candidates: int = 50
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The near-duplicate verdict: the cluster to join (None: found a new one), why, and the score."""
 
     cluster_id: str | None

@@ -16,12 +16,17 @@ stories with GUIDs and links); rows deleted by eviction are dropped at the next 
 
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 
 
 def identities(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, str, str]]:
     """The lookups a story answers to, as (kind, feed or '', value), without empty ones: `id`; `guid`, `url`,
     `fp` within its feed; `xurl`, `xguid` in any feed (see `Store.seen_many`)."""
+    if guid and url and fp:  # most stories: the list in one go (~3x fewer steps; made three times a story)
+        return [("id", "", story_id), ("guid", feed, guid), ("url", feed, url), ("fp", feed, fp), ("xurl", "", url),
+                ("xguid", "", guid)]
     out = [("id", "", story_id)]  # (`story_identity`, without a call)
     if guid:
         out.append(("guid", feed, guid))
@@ -52,7 +57,7 @@ def rows_keys(rows: list[tuple[str, str, str, str, str]]) -> tuple[list[int], li
     """The keys of many stories' identities ((story id, feed, guid, url, fingerprint) a story), concatenated,
     and how many each story has."""
     asked = [identities(*row) for row in rows]
-    return many_keys([ident for idents in asked for ident in idents]), list(map(len, asked))
+    return many_keys(list(chain.from_iterable(asked))), list(map(len, asked))
 
 
 def cluster_identity(cluster_id: str) -> tuple[str, str, str]:

@@ -10,14 +10,17 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import fields
+from itertools import chain
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
-from pipeline.model import Alert, ClusterRecord, alert_from_dict, alert_to_dict
+import numpy as np
+
+from pipeline.model import Alert, alert_from_dict, alert_to_dict
 from pipeline.sources.schedule import FeedState
 from pipeline.state.identities import IdentityIndex, cluster_identity, identities, many_keys, rows_keys, story_identity
-from pipeline.state.store import AlertHistory, Assignment, Identity
+from pipeline.state.store import AlertHistory, Assignment, ClusterRecord, Identity
 
 SCHEMA_VERSION = 4
 # Version 3 indexed story identities and cluster ids in SQLite (now `IdentityIndex`); rows move over in order.
@@ -231,16 +234,18 @@ class SqliteStore:
         if not items:
             return out
         asked = [identities(*i) for i in items]
-        seqs = self._find("stories", many_keys([ident for idents in asked for ident in idents]))
-        rows = self._rows({q for q in seqs if q})
-        at = 0
-        for found, idents in zip(out, asked, strict=True):
-            for ident in idents:
-                row = rows.get(seqs[at])
-                at += 1
-                if row is not None and ident in identities(*row[:5]):
-                    kind = ident[0]
-                    found[kind] = (row[5], bool(row[6]) and kind not in ("xurl", "xguid"))
+        flat = list(chain.from_iterable(asked))
+        seqs = self._find("stories", many_keys(flat))
+        hits = np.flatnonzero(seqs).tolist()  # (most identities asked are of new stories: a loop over hits only)
+        if not hits:
+            return out
+        rows = self._rows({seqs[at] for at in hits})
+        owners = np.repeat(np.arange(len(items)), list(map(len, asked)))[hits].tolist()
+        for at, owner in zip(hits, owners, strict=True):
+            ident, row = flat[at], rows.get(seqs[at])
+            if row is not None and ident in identities(*row[:5]):
+                kind = ident[0]
+                out[owner][kind] = (row[5], bool(row[6]) and kind not in ("xurl", "xguid"))
         return out
 
     def _in(self, sql: str, values: set[Any]) -> list[Any]:

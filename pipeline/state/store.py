@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from pipeline.model import Alert, ClusterRecord
+from pipeline.model import Alert, ClusterInfo
 from pipeline.sources.schedule import FeedState
 
 
@@ -60,6 +60,30 @@ class Assignment(NamedTuple):
     processed: bool
     feed_url: str
     fingerprint: str
+
+
+class ClusterRecord(NamedTuple):
+    """Durable dedup state for one story cluster (what the store keeps for `window` seconds).
+
+    `norm_title` and `lead` are the normalized texts new stories are compared with. A row of the store, like
+    `Assignment`, not a record between stages: a tuple, as one is made per story clustered (a frozen dataclass
+    of ten fields took 1.5 µs to make, this 0.35).
+    """
+
+    id: str
+    title: str
+    link: str
+    norm_title: str
+    lead: str
+    sources: tuple[str, ...]
+    first_seen: float
+    last_seen: float
+    size: int
+    independent: tuple[str, ...] = ()
+
+    def info(self) -> ClusterInfo:
+        return ClusterInfo(self.id, self.title, self.link, self.sources, self.first_seen, self.last_seen, self.size,
+                           self.independent)
 
 
 class Store(Protocol):

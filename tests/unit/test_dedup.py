@@ -24,9 +24,10 @@ from pipeline.dedup.core import (
 from pipeline.dedup.index import WAYS, KeyTable, Signatures, lead_keys, title_keys
 from pipeline.dedup.normalize import lead, norm_title, words
 from pipeline.demo import FEEDS_DIR, LATER_DIR
-from pipeline.model import ClusteredStory, ClusterRecord, FeedSpec, Story
+from pipeline.model import ClusteredStory, FeedSpec, Story
 from pipeline.sources.parse import parse_feed
 from pipeline.state.sqlite import SqliteStore, forget_indexes
+from pipeline.state.store import ClusterRecord
 from pipeline.testing import make_story
 
 

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.model import ClusterRecord
 from pipeline.state import sqlite as sqlite_store
 from pipeline.state.identities import IdentityIndex, cluster_identity, identities, many_keys, rows_keys
 from pipeline.state.sqlite import SCHEMA_VERSION, SqliteStore, forget_indexes
-from pipeline.state.store import Assignment, Identity
+from pipeline.state.store import Assignment, ClusterRecord, Identity
 
 FEED = "http://a.example/feed"
 
