@@ -3,6 +3,8 @@ tables, and the move from schema version 3 (which kept them in SQLite indexes)."
 
 from __future__ import annotations
 
+import json
+import random
 import sqlite3
 from pathlib import Path
 
@@ -259,6 +261,19 @@ def test_clusters_are_appended_and_found_by_id(tmp_path: Path) -> None:
     assert store.get_clusters(["c1", "c2", "c4"]) == [cluster("c1", last_seen=200.0, size=2)]
     store.close()
     other.close()
+
+
+def test_outlet_lists_read_back_as_written() -> None:
+    """A cluster's outlets are a JSON list of strings in its row; read back cut at the quotes when there is no
+    escape in it, else with `json` — the same strings either way, however the list was written (this writer,
+    `json.dumps` with or without spaces or ASCII escapes, as older rows were written)."""
+    rng = random.Random(7)
+    alphabet = ["a", "B", " ", '"', "\\", "é", "Ж", ",", "[", "]", "\n", "\u2028", "😀", "'", "/", ": "]
+    for _ in range(5000):
+        names = tuple("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(0, 4)))
+        for text in (sqlite_store._json_strings(names), json.dumps(list(names)),
+                     json.dumps(list(names), separators=(",", ":")), json.dumps(list(names), ensure_ascii=False)):
+            assert sqlite_store._strings(text) == names, text
 
 
 V3_STORIES = """
