@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.dedup.normalize import STOPWORDS, stem
+from pipeline.dedup.normalize import STOPWORDS, stemmed
 
 WAYS = 8
 DEFAULT_CAPACITY = 250_000  # clusters; 64 MiB of table
@@ -129,7 +129,7 @@ class _Stems:
 
     def learn(self, raw: list[int], words: list[str]) -> None:
         """Add words not in the table (`raw`: their hashes, distinct; see `make_room`)."""
-        self._insert(raw, [0 if word in STOPWORDS else word_hash(stem(word)) for word in words])
+        self._insert(raw, [0 if word in STOPWORDS else word_hash(stemmed(word)) for word in words])
 
 
 _STEMS = _Stems()

@@ -284,19 +284,27 @@ def stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("e") else word
 
 
-_STEMS: dict[str, str] = {}  # a plain dict is cheaper per hit than lru_cache; cleared when it grows too big
+_STEMS: dict[str, str] = {}  # a plain dict is cheaper per hit than lru_cache; emptied when it grows too big
+_MAX_STEMS = 200_000
+
+
+def stemmed(word: str) -> str:
+    """`stem(word)`, remembered: the words of every text are stemmed once, for its signature keys (the key
+    table's word learning), and again and again when headlines are compared (`content_words`)."""
+    s = _STEMS.get(word)
+    if s is None:
+        if len(_STEMS) >= _MAX_STEMS:
+            _STEMS.clear()
+        s = _STEMS[word] = stem(word)
+    return s
 
 
 def content_words(normalized: str) -> list[str]:
     """The stemmed words of a normalized text that carry meaning (no stopwords)."""
     cache = _STEMS
-    if len(cache) > 200_000:
-        cache.clear()
     out = []
     for w in normalized.split():
         if w not in STOPWORDS:
             s = cache.get(w)
-            if s is None:
-                s = cache[w] = stem(w)
-            out.append(s)
+            out.append(stemmed(w) if s is None else s)
     return out
