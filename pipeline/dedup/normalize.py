@@ -285,7 +285,7 @@ def stem(word: str) -> str:
 
 
 _STEMS: dict[str, str] = {}  # a plain dict is cheaper per hit than lru_cache; emptied when it grows too big
-_MAX_STEMS = 200_000
+_MAX_STEMS = 100_000  # words (~9 MiB at most)
 
 
 def stemmed(word: str) -> str:

@@ -22,7 +22,7 @@ from pipeline.dedup.core import (
     title_match,
 )
 from pipeline.dedup.index import WAYS, KeyTable, Signatures, lead_keys, title_keys
-from pipeline.dedup.normalize import lead, norm_title, words
+from pipeline.dedup.normalize import content_words, lead, norm_title, words
 from pipeline.demo import FEEDS_DIR, LATER_DIR
 from pipeline.model import ClusteredStory, FeedSpec, Story
 from pipeline.sources.parse import parse_feed
@@ -493,6 +493,26 @@ def test_words_are_hashed_on_the_bytes_as_one_by_one(monkeypatch: pytest.MonkeyP
             expected.sort(key=lambda e: (e[0], not e[1]))  # by story, headline first, in order
             assert list(zip(owner.tolist(), title.tolist(), strict=True)) == [(i, t) for i, t, _ in expected]
             assert got.tolist() == [0 if w in STOPWORDS else index.word_hash(stem(w)) for _, _, w in expected]
+
+
+def test_words_are_stemmed_once_for_keys_and_comparisons(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stems of new words, made for their keys, are kept for comparing headlines (`content_words` finds
+    them: a headline's words are mostly words of earlier leads); the memory is bounded (emptied when full)."""
+    from pipeline.dedup import index, normalize
+
+    monkeypatch.setattr(index, "_STEMS", index._Stems())
+    monkeypatch.setattr(normalize, "_STEMS", {})
+    index.signatures([("residents flee shelled villages", "evacuations continued overnight in coastal towns")])
+    assert set(normalize._STEMS) == {"residents", "flee", "shelled", "villages", "evacuations", "continued",
+                                     "overnight", "coastal", "towns"}  # (not the stopword)
+    assert normalize._STEMS["villages"] == normalize.stem("villages") == "villag"
+    calls: list[str] = []
+    monkeypatch.setattr(normalize, "stem", lambda w: calls.append(w) or w)
+    assert content_words("residents flee the coastal villages") == ["resident", "fle", "coastal", "villag"]
+    assert content_words("more towns besieged") == ["town", "besieged"] and calls == ["besieged"]
+    monkeypatch.setattr(normalize, "_MAX_STEMS", 3)
+    assert content_words("alpha beta gamma") == ["alpha", "beta", "gamma"]  # emptied at the first, then 3 kept
+    assert set(normalize._STEMS) == {"alpha", "beta", "gamma"}
 
 
 def test_signatures_of_many_texts_are_computed_in_parts_alike(monkeypatch: pytest.MonkeyPatch) -> None:
