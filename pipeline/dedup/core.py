@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import repeat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -236,9 +237,10 @@ class _Pending:
 
 class _Shared:
     """For each story of a chunk, the earlier stories of the chunk it shares keys with: story `i`'s are
-    `earlier[bounds[i]:bounds[i + 1]]`, each with `title` (the shared key is one of story `i`'s headline keys),
-    by key, then by place in the chunk. Computed on the arrays: a loop over the shared keys cost ~40 µs a story
-    when copies arrive in the cycle of their original (and most copies of a wire story do).
+    `earlier[bounds[i]:bounds[i + 1]]`, each with `title` (the shared keys are story `i`'s headline keys) and
+    `count` (how many keys), in the order of the shared keys' first (by key, then by place in the chunk).
+    Computed on the arrays: a loop over the shared keys cost ~40 µs a story when copies arrive in the cycle of
+    their original (and most copies of a wire story do), and a copy shares dozens of keys with its original.
 
     A key pairs with its first `cap` earlier holders only, as the key table keeps a few clusters a key: a burst
     of m copies of one story in one chunk would otherwise make m²/2 pairs a key (500 copies: 4 s, +300 MiB).
@@ -257,23 +259,31 @@ class _Shared:
         owner, other = sig.owner[order[later]], sig.owner[order[earlier]]
         keep = owner != other
         by_story = np.argsort(owner[keep], kind="stable")
-        owner = owner[keep][by_story]
-        self.earlier: list[int] = other[keep][by_story].tolist()
-        self.title: list[bool] = sig.title[order[later]][keep][by_story].tolist()
-        self.bounds: list[int] = np.searchsorted(owner, np.arange(n + 1)).tolist()
+        owner, other = owner[keep][by_story], other[keep][by_story]
+        title = sig.title[order[later]][keep][by_story]
+        # one entry per (story, earlier story, headline or not), where its first pair was (stories < 2**16)
+        pair = (owner.astype(np.int64) << 17) | (other.astype(np.int64) << 1) | title
+        _, first, count = np.unique(pair, return_index=True, return_counts=True)
+        at = np.argsort(first)
+        first = first[at]
+        self.earlier: list[int] = other[first].tolist()
+        self.title: list[bool] = title[first].tolist()
+        self.count: list[int] = count[at].tolist()
+        self.bounds: list[int] = np.searchsorted(owner[first], np.arange(n + 1)).tolist()
 
-    def of(self, i: int) -> list[tuple[int, bool]]:
+    def of(self, i: int) -> list[tuple[int, bool, int]]:
         a, b = self.bounds[i], self.bounds[i + 1]
-        return list(zip(self.earlier[a:b], self.title[a:b], strict=True)) if a < b else []
+        return list(zip(self.earlier[a:b], self.title[a:b], self.count[a:b], strict=True)) if a < b else []
 
 
-def candidates_of(hits: list[tuple[int, bool]], title_keys: int, lead_keys: int, limit: int) -> list[str]:
-    """`_Hits.candidates` for a single story's hits (cluster reference, is a headline key): a story with hits
-    inside its own chunk, decided alone. A plain loop: the array version's fixed cost (~40 µs) is for chunks."""
+def candidates_of(hits: list[tuple[int, bool, int]], title_keys: int, lead_keys: int, limit: int) -> list[str]:
+    """`_Hits.candidates` for a single story's hits (cluster reference, are headline keys, how many keys): a
+    story with hits inside its own chunk, decided alone. A plain loop: the array version's fixed cost (~40 µs)
+    is for chunks."""
     count: dict[int, int] = {}
     one: set[int] = set()
-    for ref, title in hits:
-        count[ref] = count.get(ref, 0) + 1
+    for ref, title, keys in hits:
+        count[ref] = count.get(ref, 0) + keys
         if (title_keys if title else lead_keys) <= FEW_KEYS:
             one.add(ref)
     ranked = sorted((r for r, c in count.items() if c >= 2 or r in one), key=lambda r: -count[r])  # stable:
@@ -288,10 +298,10 @@ class _Hits:
         self.owner, self.refs, self.title = owner, refs, title
         self.bounds = np.searchsorted(owner, np.arange(n + 1)).tolist()
 
-    def of(self, i: int) -> list[tuple[int, bool]]:
-        """Story `i`'s hits, in order."""
+    def of(self, i: int) -> list[tuple[int, bool, int]]:
+        """Story `i`'s hits, in order, as `candidates_of` takes them (each one key)."""
         a, b = self.bounds[i], self.bounds[i + 1]
-        return list(zip(self.refs[a:b].tolist(), self.title[a:b].tolist(), strict=True))
+        return list(zip(self.refs[a:b].tolist(), self.title[a:b].tolist(), repeat(1), strict=False))
 
     def candidates(self, title_keys: np.ndarray, lead_keys: np.ndarray, limit: int) -> list[list[str]]:
         """Each story's candidate clusters (given how many headline and lead keys it has): open clusters sharing
@@ -438,10 +448,10 @@ class Deduper:
         out: list[ClusteredStory | None] = []
         for i, story in enumerate(stories):
             # Clusters founded earlier in this chunk are not in the table yet: hits through shared keys.
-            mine = [(founded[j], title) for j, title in earlier.of(i) if founded[j]]
+            mine = [(founded[j], title, shared) for j, title, shared in earlier.of(i) if founded[j]]
             if pending.keys:  # leads re-indexed in this chunk
                 nt, keys = title_counts[i], sig.keys[bounds[i] : bounds[i + 1]].tolist()
-                mine += [(r, j < nt) for j, k in enumerate(keys) for r in pending.keys.get(k, ())]
+                mine += [(r, j < nt, 1) for j, k in enumerate(keys) for r in pending.keys.get(k, ())]
             kinds = identities(*idents[i])
             here = pending.seen(kinds)
             found = {**stored[i], **here} if here else stored[i]

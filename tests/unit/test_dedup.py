@@ -409,11 +409,14 @@ def test_a_saved_key_table_is_loaded_and_caught_up(tmp_path: Path, monkeypatch: 
     assert computed[0] > 1  # the keys of every open cluster
 
 
-def one_story_candidates(hits: list[tuple[int, bool]], title_keys: int, lead_keys: int, limit: int) -> list[str]:
-    """The candidate rule, written out for one story: clusters sharing two keys, or one key of a headline or lead
-    of at most 3 keys; most shared first, ties by first hit."""
-    counts = Counter(r for r, _ in hits)
-    one = {r for r, title in hits if (title_keys if title else lead_keys) <= 3}
+def one_story_candidates(hits: list[tuple[int, bool, int]], title_keys: int, lead_keys: int,
+                         limit: int) -> list[str]:
+    """The candidate rule, written out for one story (hits: cluster, are headline keys, how many keys): clusters
+    sharing two keys, or one key of a headline or lead of at most 3 keys; most shared first, ties by first hit."""
+    counts: Counter[int] = Counter()
+    for r, _, n in hits:
+        counts[r] += n
+    one = {r for r, title, _ in hits if (title_keys if title else lead_keys) <= 3}
     return [f"c{r:012x}" for r, n in counts.most_common() if n >= 2 or r in one][:limit]
 
 
@@ -433,20 +436,26 @@ def test_candidates_of_a_chunk_are_those_of_each_story() -> None:
         assert hits.candidates(title_keys, lead_keys, 4) == expected
         for i in range(n):
             assert candidates_of(hits.of(i), int(title_keys[i]), int(lead_keys[i]), 4) == expected[i]
+            # the same hits counted together (as `_Shared` gives them): the same candidates
+            together: dict[tuple[int, bool], int] = {}
+            for r, t, _ in hits.of(i):
+                together[(r, t)] = together.get((r, t), 0) + 1
+            counted = [(r, t, k) for (r, t), k in together.items()]
+            assert candidates_of(counted, int(title_keys[i]), int(lead_keys[i]), 4) == expected[i]
         assert [len(hits.of(i)) for i in range(n)] == np.bincount(owner, minlength=n).tolist()
 
 
 def shared_keys(keys: list[int], owner: list[int], title: list[bool],
-                cap: int) -> dict[int, list[tuple[int, bool]]]:
-    """Story -> the (earlier story, the key is one of this story's headline keys) of each key it shares with one
-    of the key's first `cap` holders in the chunk, by key, then by the earlier story's place: written out, one key
-    at a time."""
-    out: dict[int, list[tuple[int, bool]]] = {}
+                cap: int) -> dict[int, list[tuple[int, bool, int]]]:
+    """Story -> (earlier story, the keys are this story's headline keys, how many) of the keys it shares with
+    one of the key's first `cap` holders in the chunk, in the order of their first such key (by key, then by
+    the earlier story's place): written out, one key at a time."""
+    pairs: dict[int, list[tuple[int, bool]]] = {}
     for key in sorted(set(keys)):
         members = [(o, t) for k, o, t in zip(keys, owner, title, strict=True) if k == key]
         for a, (o, t) in enumerate(members):
-            out.setdefault(o, []).extend((other, t) for other, _ in members[:min(a, cap)] if other != o)
-    return out
+            pairs.setdefault(o, []).extend((other, t) for other, _ in members[:min(a, cap)] if other != o)
+    return {o: [(e, t, c) for (e, t), c in Counter(found).items()] for o, found in pairs.items() if found}
 
 
 def test_keys_shared_inside_a_chunk_are_found_on_arrays_as_one_key_at_a_time() -> None:
