@@ -37,11 +37,11 @@ def test_eval_dedup_smoke() -> None:
 
 def test_bench_dedup_smoke() -> None:
     """bench_dedup.py measures its rows at a tiny window and prints its tables (rates, where the time goes, the
-    restart, the burst); every syndicated copy is found, no new story is merged, the copy after the restart is
-    found, and a burst of copies of one story makes one cluster."""
+    restart, the burst, the cost by kind of story); every syndicated copy is found, no new story is merged, the
+    copy after the restart is found, and a burst of copies of one story makes one cluster."""
     res = subprocess.run([sys.executable, str(BENCH / "bench_dedup.py"), "--windows", "500", "--measure", "30",
-                          "--cycles", "2", "--naive-max", "500", "--burst", "40"], capture_output=True, text=True,
-                         timeout=300, check=False)
+                          "--cycles", "2", "--naive-max", "500", "--burst", "40", "--by-kind", "300"],
+                         capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     rows = [line for line in res.stdout.splitlines() if line.strip().startswith("500")]
     names = ("newswatch Deduper", "counting the checkpoint", "naive pairwise token_set_ratio")
@@ -55,6 +55,11 @@ def test_bench_dedup_smoke() -> None:
     leads = [line.split()[-3:] for line in res.stdout.splitlines() if "characters " in line or "45 words " in line]
     # µs now, µs before, speed-up (the benchmark itself asserts both give the same lead)
     assert len(leads) == 4 and all(float(now) > 0 and float(old) > 0 for now, old, _ in leads), res.stdout
+    kinds = [line.split()[-7:] for line in res.stdout.splitlines()
+             if line.startswith(("new stories", "copies of window stories", "new, each followed"))]
+    # stories/s, share found (every copy found, no new story merged), five phases in µs per story
+    assert len(kinds) == 3 and all(row[1] == "1.000" and float(row[0]) > 0 for row in kinds), res.stdout
+    assert all(float(x) >= 0 for row in kinds for x in row[2:]), res.stdout
     burst = [line.split()[-3:] for line in res.stdout.splitlines() if line.startswith("40 ")]
     # stories/s, clusters, peak RSS: 40 copies of one story make one cluster, 40 new stories forty
     assert [row[1] for row in burst] == ["1", "40"] and all(float(row[0]) > 0 for row in burst), res.stdout

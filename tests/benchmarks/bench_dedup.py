@@ -6,6 +6,7 @@ rapidfuzz, in one run.
     python tests/benchmarks/bench_dedup.py --windows 1000000 --cycles 10  # ten cycles: sustained throughput
     python tests/benchmarks/bench_dedup.py --windows 2000 --measure 300   # the smoke version CI runs
     python tests/benchmarks/bench_dedup.py --windows --burst 2000         # only the burst
+    python tests/benchmarks/bench_dedup.py --windows --by-kind 10000      # what each kind of story costs
 
 For each window size N, N synthetic stories (8-word headlines and 40-word leads over a 30,000-word vocabulary,
 so stories are distinct; each with its outlet's own random-looking id, link and GUID, as feeds give them) are
@@ -40,6 +41,10 @@ whole text stripped, quotes mapped with `str.translate`, NFKC first in folding; 
 today's in both, so on Cyrillic text the old code was slower still), in microseconds; the two must give the
 same lead.
 
+With `--by-kind W`: on a window of W, cycles of `--measure` stories of one kind each — new stories, copies of
+window stories, new stories each followed by a copy of it — three rounds in turn: stories/s, the share of copies
+found, and microseconds per story by phase, per kind (where a speed-up must come from differs by kind).
+
 With `--burst M`: one cycle of M copies of one story, each from its own outlet (a wire story breaking
 everywhere at once), beside one cycle of M distinct new stories, each in a new process on an empty state:
 stories/s, the clusters made (1 and M, or the burst is not one story) and the process's peak RSS.
@@ -56,8 +61,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process
+
+if TYPE_CHECKING:
+    from pipeline.dedup.core import Deduper
+    from pipeline.state.sqlite import SqliteStore
 
 SEED = 11
 
@@ -118,11 +128,85 @@ RESTART: dict[int, list[tuple[float, bool, float]]] = {}  # window -> per restar
 # copy found, peak RSS in MiB of the restarted process)
 
 
-def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]:
+def filled(state: Path, window: int, vocab: list[str]) -> tuple[SqliteStore, Deduper]:
+    """A state file and Deduper holding a window of `window` distinct stories, filled in cycles of 5,000 (each
+    followed by a checkpoint), as the worker would; its timings zeroed."""
     from pipeline.dedup.core import Deduper
-    from pipeline.dedup.normalize import norm_title
     from pipeline.progress import Progress
     from pipeline.state.sqlite import SqliteStore
+    from pipeline.testing import make_story
+
+    store = SqliteStore(state)
+    d = Deduper(store, window=10**9, capacity=max(window, 250_000))  # as `dedup.capacity` would set it
+    with Progress(f"filling a window of {window:,}", total=window) as bar:
+        for start in range(0, window, 5000):
+            with store.batch():
+                for _ in d.add_all(make_story(*story_at(i, vocab), f"outlet{i % 500}", sid=story_id("w", i),
+                                              link=link("w", i), guid=link("w", i), fetched=1.0, published=1.0)
+                                   for i in range(start, min(window, start + 5000))):
+                    pass
+            store.checkpoint()  # as the worker does after each cycle
+            bar.done = min(window, start + 5000)
+    d.timings = dict.fromkeys(d.timings, 0.0)
+    return store, d
+
+
+def by_kind(window: int, measure: int, rounds: int = 3) -> list[tuple[str, float, dict[str, float], float]]:
+    """What a story costs by kind: on one window, cycles of `measure` stories of one kind each (new stories;
+    copies of window stories; new stories each followed by a copy of it, in one cycle), `rounds` times in turn
+    so the machine's drift falls on all three. Per kind: stories/s over its cycles, µs per story by phase, and
+    the share of copies put into their original's cluster (1.0 for new stories when none was merged)."""
+    from pipeline.testing import make_story
+
+    rng = random.Random(SEED)
+    vocab = vocabulary(30_000, rng)
+    kinds = ("new stories", "copies of window stories", "new, each followed by its copy")
+    took = dict.fromkeys(kinds, 0.0)
+    phases: dict[str, dict[str, float]] = {k: {} for k in kinds}
+    right = dict.fromkeys(kinds, 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        store, d = filled(Path(tmp) / "s.db", window, vocab)
+        base = window
+        for _ in range(rounds):
+            for kind in kinds:
+                texts: list[tuple[str, str]] = []
+                origin: list[int] = []
+                for i in range(measure):
+                    if kind == kinds[1]:
+                        origin.append(rng.randrange(window))
+                        texts.append(syndicate(*story_at(origin[-1], vocab), rng))
+                    elif kind == kinds[2] and i % 2:
+                        texts.append(syndicate(*texts[-1], rng))
+                    else:
+                        texts.append(story_at(base + i, vocab))
+                stories = [make_story(t, s, f"outlet{i % 500}x", sid=story_id("k", i), link=link("k", i),
+                                      guid=link("k", i), fetched=2.0, published=2.0)
+                           for i, (t, s) in enumerate(texts, base)]
+                base += measure
+                d.timings = dict.fromkeys(d.timings, 0.0)
+                t0 = time.perf_counter()
+                with store.batch():
+                    outs = list(d.add_all(stories))
+                took[kind] += time.perf_counter() - t0
+                store.checkpoint()
+                for phase, spent in d.timings.items():
+                    phases[kind][phase] = phases[kind].get(phase, 0.0) + spent
+                for i, out in enumerate(outs):
+                    assert out is not None
+                    if kind == kinds[0]:
+                        right[kind] += out.reason == "new-cluster"
+                    elif kind == kinds[1]:
+                        right[kind] += out.cluster.id == store.story_cluster(story_id("w", origin[i]))[0]  # type: ignore[index]
+                    elif i % 2:
+                        right[kind] += out.cluster.id == outs[i - 1].cluster.id  # type: ignore[union-attr]
+        store.close()
+    n = measure * rounds
+    copies = {kinds[0]: n, kinds[1]: n, kinds[2]: n // 2}
+    return [(k, n / took[k], {p: v / n * 1e6 for p, v in phases[k].items()}, right[k] / copies[k]) for k in kinds]
+
+
+def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]:
+    from pipeline.dedup.normalize import norm_title
     from pipeline.testing import make_story
 
     rng = random.Random(SEED)
@@ -131,18 +215,7 @@ def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]
     origin = {i: rng.randrange(window) for i in range(0, total, 3)}  # probe -> the window story it copies
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteStore(Path(tmp) / "s.db")
-        d = Deduper(store, window=10**9, capacity=max(window, 250_000))  # as `dedup.capacity` would set it
-        with Progress(f"filling a window of {window:,}", total=window) as bar:
-            for start in range(0, window, 5000):  # filled in cycles of 5,000 stories, as the worker would
-                with store.batch():
-                    for _ in d.add_all(make_story(*story_at(i, vocab), f"outlet{i % 500}", sid=story_id("w", i),
-                                                  link=link("w", i), guid=link("w", i), fetched=1.0, published=1.0)
-                                       for i in range(start, min(window, start + 5000))):
-                        pass
-                store.checkpoint()  # as the worker does after each cycle
-                bar.done = min(window, start + 5000)
-        d.timings = dict.fromkeys(d.timings, 0.0)
+        store, d = filled(Path(tmp) / "s.db", window, vocab)
         took = checkpoint = checkpoint_cpu = 0.0
         found = merged = copies = 0
         probe: list[tuple[str, str]] = []
@@ -327,6 +400,9 @@ def main() -> int:
     ap.add_argument("--naive-max", type=int, default=100_000, help="largest window for the naive baseline")
     ap.add_argument("--burst", type=int, default=0, metavar="M",
                     help="also time one cycle of M copies of one story beside M new stories (default: not)")
+    ap.add_argument("--by-kind", type=int, default=0, metavar="W",
+                    help="also time cycles of one kind of story each (new, copies of window stories, new each "
+                         "followed by its copy) on a window of W (default: not)")
     ap.add_argument("--burst-of", nargs=2, metavar=("M", "KIND"), help=argparse.SUPPRESS)
     ap.add_argument("--restart-of", nargs=4, metavar=("STATE", "SAVED", "WINDOW", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -344,6 +420,16 @@ def main() -> int:
     print(f"{'text':<44} {'now':>10} {'before':>10} {'speed-up':>9}")
     for label, now, old in leads():
         print(f"{label:<44} {now:>10.1f} {old:>10.1f} {old / now:>8.1f}x", flush=True)
+    if args.by_kind:
+        from pipeline.dedup.core import PHASES as phase_names
+
+        print(f"\nby kind: cycles of {args.measure:,} stories of one kind each on a window of {args.by_kind:,}, three "
+              "rounds in turn;\nstories/s, the share of copies found (of new stories: none merged), microseconds "
+              "per story by phase")
+        print(f"{'stories':<32} {'stories/s':>10} {'found':>6}" + "".join(f"{p:>13}" for p in phase_names))
+        for name, rate, per, found in by_kind(args.by_kind, args.measure):
+            print(f"{name:<32} {rate:>10.0f} {found:>6.3f}" + "".join(f"{per[p]:>13.1f}" for p in phase_names),
+                  flush=True)
     if args.burst:
         print(f"\nburst: one cycle of {args.burst:,} stories on an empty state, each in a new process")
         print(f"{'stories':<40} {'stories/s':>10} {'clusters':>9} {'peak RSS MiB':>13}")
