@@ -516,10 +516,9 @@ class Deduper:
             best_lead = lead_n if short and len(lead_n) > len(cluster.lead) else cluster.lead
             if best_lead is not cluster.lead:  # index the lead copies will be compared with
                 pending.index(cluster_ref(cluster.id), self.signatures([(cluster.norm_title, best_lead)]).keys)
-            cluster = ClusterRecord(  # (not dataclasses.replace: 4x slower, and a cluster changes per story)
-                id=cluster.id, title=cluster.title, link=cluster.link, norm_title=cluster.norm_title, lead=best_lead,
-                sources=sources, first_seen=cluster.first_seen, last_seen=max(cluster.last_seen, now),
-                size=cluster.size + 1, independent=independent)
+            # (fields in order, by position: by name took 1.4 µs, this 0.85; a cluster changes per story)
+            cluster = ClusterRecord(cluster.id, cluster.title, cluster.link, cluster.norm_title, best_lead, sources,
+                                    cluster.first_seen, max(cluster.last_seen, now), cluster.size + 1, independent)
         pending.clusters[cluster.id] = cluster
         pending.record(Assignment(story.id, cluster.id, ident.canonical_url, story.guid, now, False, story.feed_url,
                                   ident.fingerprint), kinds)
