@@ -70,9 +70,7 @@ class Version:
 
     def cycle(self, texts: list[tuple[str, str]], first: int, kind: str, outlet: str, at: float,
               timed: bool) -> None:
-        stories = [self.make_story(t, s, f"outlet{i % 500}{outlet}", sid=bench.story_id(kind, i),
-                                   link=bench.link(kind, i), guid=bench.link(kind, i), fetched=at, published=at)
-                   for i, (t, s) in enumerate(texts, first)]
+        stories = bench.stories_of(self.make_story, texts, first, kind, outlet, at)
         t0 = time.perf_counter()
         with self.store.batch():
             out = [(o.cluster.id, o.reason) for o in self.deduper.add_all(stories)]

@@ -60,8 +60,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz, process
 
@@ -108,6 +109,15 @@ def link(kind: str, i: int) -> str:
     return f"https://www.outlet{i % 500}{kind}.example/world/2026/12/01/{story_id(kind, i)}-story.html"
 
 
+def stories_of(make_story: Callable[..., Any], texts: list[tuple[str, str]], first: int, kind: str, outlet: str,
+               at: float) -> list[Any]:
+    """Stories of (headline, text) pairs numbered from `first`, each from outlet `i % 500` (`outlet` appended to
+    its name) with that outlet's own random-looking id, link and GUID (`kind` keeps sets of stories apart),
+    fetched and published at `at`; `make_story` is `pipeline.testing.make_story` of the version measured."""
+    return [make_story(t, s, f"outlet{i % 500}{outlet}", sid=story_id(kind, i), link=link(kind, i),
+                       guid=link(kind, i), fetched=at, published=at) for i, (t, s) in enumerate(texts, first)]
+
+
 def syndicate(title: str, lead: str, rng: random.Random) -> tuple[str, str]:
     """A republished copy: one headline word dropped and the order changed; boilerplate and dateline added."""
     words = title.split()
@@ -141,9 +151,8 @@ def filled(state: Path, window: int, vocab: list[str]) -> tuple[SqliteStore, Ded
     with Progress(f"filling a window of {window:,}", total=window) as bar:
         for start in range(0, window, 5000):
             with store.batch():
-                for _ in d.add_all(make_story(*story_at(i, vocab), f"outlet{i % 500}", sid=story_id("w", i),
-                                              link=link("w", i), guid=link("w", i), fetched=1.0, published=1.0)
-                                   for i in range(start, min(window, start + 5000))):
+                texts = [story_at(i, vocab) for i in range(start, min(window, start + 5000))]
+                for _ in d.add_all(stories_of(make_story, texts, start, "w", "", 1.0)):
                     pass
             store.checkpoint()  # as the worker does after each cycle
             bar.done = min(window, start + 5000)
@@ -179,9 +188,7 @@ def by_kind(window: int, measure: int, rounds: int = 3) -> list[tuple[str, float
                         texts.append(syndicate(*texts[-1], rng))
                     else:
                         texts.append(story_at(base + i, vocab))
-                stories = [make_story(t, s, f"outlet{i % 500}x", sid=story_id("k", i), link=link("k", i),
-                                      guid=link("k", i), fetched=2.0, published=2.0)
-                           for i, (t, s) in enumerate(texts, base)]
+                stories = stories_of(make_story, texts, base, "k", "x", 2.0)
                 base += measure
                 d.timings = dict.fromkeys(d.timings, 0.0)
                 t0 = time.perf_counter()
@@ -229,9 +236,7 @@ def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]
                 else:
                     texts.append(story_at(window + i, vocab))
             probe = probe if c else texts  # the first cycle's, for the naive baseline
-            stories = [make_story(t, s, f"outlet{i % 500}x", sid=story_id("p", i), link=link("p", i),
-                                  guid=link("p", i), fetched=2.0, published=2.0)
-                       for i, (t, s) in enumerate(texts, c * measure)]
+            stories = stories_of(make_story, texts, c * measure, "p", "x", 2.0)
             t0 = time.perf_counter()
             with store.batch():  # one cycle, one transaction, as DedupStories runs it
                 outs = list(d.add_all(stories))
