@@ -3,6 +3,7 @@
     python tests/benchmarks/ab_dedup.py --base a159110                      # the working tree against a159110
     python tests/benchmarks/ab_dedup.py --base a159110 --window 1000000     # at a million stories (~10 min)
     python tests/benchmarks/ab_dedup.py --base HEAD --new HEAD              # A/A: the noise of the method
+    python tests/benchmarks/ab_dedup.py --base a159110 --worker-heap        # in a process holding the worker
 
 Why: the machines here are shared, and their speed drifts over minutes (the same code, two runs minutes apart:
 6,610 and 8,660 stories/s), so two versions run one after the other compare the machine as much as the code. Here
@@ -87,7 +88,11 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=10_000, help="window stories filled first (default 10,000)")
     ap.add_argument("--measure", type=int, default=3000, help="timed stories per cycle (default 3,000)")
     ap.add_argument("--cycles", type=int, default=3, help="timed cycles (default 3)")
+    ap.add_argument("--worker-heap", action="store_true",
+                    help="import the worker (Apache Beam and all) first, as in the worker's process")
     args = ap.parse_args()
+    if args.worker_heap:
+        print(f"with the worker imported: {bench.worker_heap():,} objects tracked by the garbage collector")
 
     rng = random.Random(bench.SEED)
     vocab = bench.vocabulary(30_000, rng)

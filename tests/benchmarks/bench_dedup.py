@@ -7,6 +7,7 @@ rapidfuzz, in one run.
     python tests/benchmarks/bench_dedup.py --windows 2000 --measure 300   # the smoke version CI runs
     python tests/benchmarks/bench_dedup.py --windows --burst 2000         # only the burst
     python tests/benchmarks/bench_dedup.py --windows --by-kind 10000      # what each kind of story costs
+    python tests/benchmarks/bench_dedup.py --worker-heap                  # in a process holding the worker
 
 For each window size N, N synthetic stories (8-word headlines and 40-word leads over a 30,000-word vocabulary,
 so stories are distinct; each with its outlet's own random-looking id, link and GUID, as feeds give them) are
@@ -90,6 +91,18 @@ def peak_mib() -> float:
             return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
     except (OSError, StopIteration):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
+
+
+def worker_heap() -> int:
+    """Import what the worker imports (Apache Beam, the whole pipeline), so that this process holds about as many
+    objects as the worker's for Python's cyclic garbage collector to walk (its full collections walk them all);
+    returns how many objects the collector tracks."""
+    import gc
+
+    import pipeline.app
+    import pipeline.streaming  # noqa: F401  (Apache Beam's pipeline, runner and transforms)
+
+    return len(gc.get_objects())
 
 
 def story_at(i: int, vocab: list[str]) -> tuple[str, str]:
@@ -408,6 +421,9 @@ def main() -> int:
     ap.add_argument("--by-kind", type=int, default=0, metavar="W",
                     help="also time cycles of one kind of story each (new, copies of window stories, new each "
                          "followed by its copy) on a window of W (default: not)")
+    ap.add_argument("--worker-heap", action="store_true",
+                    help="import the worker (Apache Beam and all) first, as the worker's process holds it: the "
+                         "garbage collector's full collections walk those objects too (peak RSS then includes it)")
     ap.add_argument("--burst-of", nargs=2, metavar=("M", "KIND"), help=argparse.SUPPRESS)
     ap.add_argument("--restart-of", nargs=4, metavar=("STATE", "SAVED", "WINDOW", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -418,6 +434,8 @@ def main() -> int:
     if args.burst_of:  # a child process of `burst`
         print(bursting(int(args.burst_of[0]), args.burst_of[1] == "copies"))
         return 0
+    if args.worker_heap:
+        print(f"with the worker imported: {worker_heap():,} objects tracked by the garbage collector\n")
     if args.windows:
         windows(args)
     print("\nthe lead of one text (normalize), microseconds: now (stripped in its opening) and before (the whole"

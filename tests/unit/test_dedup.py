@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pipeline.dedup.core import (
     _Hits,
     _Shared,
     candidates_of,
+    collector_paused,
     decide,
     outlet_name,
     republishes,
@@ -27,7 +29,7 @@ from pipeline.demo import FEEDS_DIR, LATER_DIR
 from pipeline.model import ClusteredStory, FeedSpec, Story
 from pipeline.sources.parse import parse_feed
 from pipeline.state.sqlite import SqliteStore, forget_indexes
-from pipeline.state.store import ClusterRecord
+from pipeline.state.store import ClusterRecord, Identity
 from pipeline.testing import make_story
 
 
@@ -535,6 +537,36 @@ def test_signatures_of_many_texts_are_computed_in_parts_alike(monkeypatch: pytes
     assert len(whole.keys) > 100 and max(whole.owner) == len(texts) - 2  # the empty text has no keys
     for a, b in ((whole.keys, parts.keys), (whole.owner, parts.owner), (whole.title, parts.title)):
         assert a.tolist() == b.tolist()
+
+
+def test_the_collector_is_held_off_inside_a_chunk_only(tmp_path: Path) -> None:
+    """Python's cyclic collector is off while a chunk is clustered (the store is asked with it off) and on again
+    after it; a caller that turned it off itself finds it still off; an error inside leaves it as it was."""
+
+    asked: list[bool] = []
+
+    class Watched(SqliteStore):
+        def seen_many(self, items: list[Identity]) -> list[dict[str, tuple[str, bool]]]:
+            asked.append(gc.isenabled())
+            return super().seen_many(items)
+
+    store = Watched(tmp_path / "s.db")
+    stories = [make_story(f"Story number {i} about something else entirely", "", f"Outlet {i}") for i in range(5)]
+    assert gc.isenabled()
+    with store.batch():
+        assert len(list(Deduper(store, chunk=2).add_all(stories))) == 5
+    assert asked == [False, False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("inside")
+    assert gc.isenabled()
+    store.close()
 
 
 def test_chunk_size_is_bounded(store: SqliteStore) -> None:
