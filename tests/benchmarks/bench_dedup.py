@@ -30,7 +30,8 @@ on demand, so it is the deduper's memory plus the libraries'), and where the pro
 microseconds per story (`Deduper.timings`: normalize; store reads of the chunk's identities; signature keys and
 table lookup; deciding each story, candidate reads and verification included; the chunk's writes), and the
 checkpoint that follows the cycle (the worker runs it after the cycle's alerts are sent, so it is not counted
-in stories/s; its wall and CPU time are shown). Last, a restart: a new process opens the state file with a new
+in stories/s; its wall and CPU time are shown), and the time Python's garbage collector took in the timed cycle
+(inside the phases). Last, a restart: a new process opens the state file with a new
 store and Deduper; the time to their first story, a copy of a window story, which pays for rebuilding the
 in-memory identity index and the key table (must still find its original) — after a crash, and after a
 graceful stop that saved the key table — and the restarted process's peak RSS (the larger of the two).
@@ -54,6 +55,7 @@ stories/s, the clusters made (1 and M, or the burst is not one story) and the pr
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import random
 import resource
@@ -144,8 +146,27 @@ def in_cycle(i: int, first: int) -> bool:
     return i % 6 == 2 and i - 1 >= first
 
 
+class Collections:
+    """The time Python's cyclic garbage collector takes (timed by its callbacks) while `on`; it is spent inside
+    the phases, so it is shown beside them, not added to them."""
+
+    def __init__(self) -> None:
+        self.seconds, self.on, self._start = 0.0, False, 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        elif self.on:
+            self.seconds += time.perf_counter() - self._start
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._callback)
+
+
 Row = tuple[str, float, float | None, int | None]
 PHASES: dict[int, dict[str, float]] = {}  # window -> phase -> microseconds per story
+GC_COLUMN = "collector"
 PEAK: dict[int, float] = {}  # window -> peak RSS (MiB) after the timed cycle, before the restarts
 RESTART: dict[int, list[tuple[float, bool, float]]] = {}  # window -> per restart: (seconds to its first story,
 # copy found, peak RSS in MiB of the restarted process)
@@ -238,6 +259,7 @@ def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]
         store, d = filled(Path(tmp) / "s.db", window, vocab)
         took = checkpoint = checkpoint_cpu = 0.0
         found = merged = copies = 0
+        collections = Collections()
         probe: list[tuple[str, str]] = []
         for c in range(cycles):  # each cycle's stories made just before it, so RSS stays the deduper's
             texts: list[tuple[str, str]] = []
@@ -250,10 +272,10 @@ def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]
                     texts.append(story_at(window + i, vocab))
             probe = probe if c else texts  # the first cycle's, for the naive baseline
             stories = stories_of(make_story, texts, c * measure, "p", "x", 2.0)
-            t0 = time.perf_counter()
+            t0, collections.on = time.perf_counter(), True
             with store.batch():  # one cycle, one transaction, as DedupStories runs it
                 outs = list(d.add_all(stories))
-            took += time.perf_counter() - t0
+            took, collections.on = took + time.perf_counter() - t0, False
             t0, cpu = time.perf_counter(), time.process_time()
             store.checkpoint()  # as the worker does once the cycle's alerts are sent: not in the rate
             checkpoint += time.perf_counter() - t0
@@ -272,6 +294,8 @@ def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]
         PHASES[window] = {k: v / total * 1e6 for k, v in d.timings.items()}
         PHASES[window]["checkpoint*"] = checkpoint / total * 1e6
         PHASES[window]["checkpoint CPU*"] = checkpoint_cpu / total * 1e6
+        PHASES[window][GC_COLUMN] = collections.seconds / total * 1e6
+        collections.close()
         rows.append(("newswatch Deduper (with SQLite state)", rate, found / (len(origin) + copies), merged))
         with_checkpoint = 1 / (1 / rate + PHASES[window]["checkpoint*"] / 1e6)
         rows.append(("  the same, counting the checkpoint after it", with_checkpoint, None, None))
@@ -476,10 +500,11 @@ def windows(args: argparse.Namespace) -> None:
     print("\nwhere the newswatch Deduper's time goes, microseconds per story")
     print(f"{'window':>9}  " + "".join(f"{p:>16}" for p in phases) + f"{'total':>16}")
     for w, per in PHASES.items():
-        timed = sum(v for p, v in per.items() if not p.endswith("*"))
+        timed = sum(v for p, v in per.items() if not p.endswith("*") and p != GC_COLUMN)
         print(f"{w:>9}  " + "".join(f"{per[p]:>16.1f}" for p in phases) + f"{timed:>16.1f}")
     print("* after the timed cycle, as the worker runs it once the cycle's alerts are sent (not in stories/s);\n"
-          "  total: the timed phases (stories/s also includes the cycle's commit)")
+          "  total: the timed phases (stories/s also includes the cycle's commit); collector: Python's cyclic garbage\n"
+          "  collector during the timed cycle (spent inside the phases, not added to the total)")
     print("\nrestart: a new process opens the state file with a new store and Deduper; seconds to their first story,"
           "\na copy of a window story (found?), after a crash (key table rebuilt) and after a graceful stop (key table"
           "\nloaded); the restarted process's peak RSS")
