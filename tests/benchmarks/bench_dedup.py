@@ -31,10 +31,11 @@ microseconds per story (`Deduper.timings`: normalize; store reads of the chunk's
 table lookup; deciding each story, candidate reads and verification included; the chunk's writes), and the
 checkpoint that follows the cycle (the worker runs it after the cycle's alerts are sent, so it is not counted
 in stories/s; its wall and CPU time are shown), and the time Python's garbage collector took in the timed cycle
-(inside the phases). Last, a restart: a new process opens the state file with a new
-store and Deduper; the time to their first story, a copy of a window story, which pays for rebuilding the
-in-memory identity index and the key table (must still find its original) — after a crash, and after a
-graceful stop that saved the key table — and the restarted process's peak RSS (the larger of the two).
+(inside the phases; `--worker-heap` measures in a process that has imported the worker, whose objects the
+collector walks too). Last, a restart: a new process opens the state file with a new store and Deduper; the time
+to their first story, a copy of a window story, which pays for rebuilding the in-memory identity index and the
+key table (must still find its original) — after a crash, and after a graceful stop that saved the key table —
+and the restarted process's peak RSS (the larger of the two).
 
 Then the lead of one text by its length (`pipeline.dedup.normalize.lead`: a full-text feed carries whole
 articles, and real text has typographic quotes, which the synthetic stories above lack): the seed article's
@@ -99,8 +100,6 @@ def worker_heap() -> int:
     """Import what the worker imports (Apache Beam, the whole pipeline), so that this process holds about as many
     objects as the worker's for Python's cyclic garbage collector to walk (its full collections walk them all);
     returns how many objects the collector tracks."""
-    import gc
-
     import pipeline.app
     import pipeline.streaming  # noqa: F401  (Apache Beam's pipeline, runner and transforms)
 
