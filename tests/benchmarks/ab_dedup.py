@@ -19,6 +19,10 @@ Noise that remains: A/A runs (one version twice) gave 1.00-1.01, but A/B runs of
 spread by about ±6 %, and one run in nine at 10k gave half the others' ratio; at 1M, three runs in eight had one
 side about 2x slower for the whole run, median chunk included, whatever code it ran (cause not found). Run it a
 few times, with each version first (swap --base and --new), and read the spread and each side's chunk times.
+Both versions share this process's garbage collector: a collection one side's allocations start walks the other
+side's objects too, and a version that changes when collections run (7ec0039 holds them off inside a chunk) is
+measured against a neighbour that still pays for them; `bench_dedup.py --cycles 10`, run per version in its own
+process, shows the collector's time per story on its own.
 """
 
 from __future__ import annotations
