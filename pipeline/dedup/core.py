@@ -516,6 +516,8 @@ class Deduper:
             replay = None if cluster is None else ClusteredStory(story, cluster.info(), reason.value, 100.0)
             return replay, 0
         cluster = next(iter(self._clusters([seen.same_link], pending)), None) if seen.same_link else None
+        if cluster is not None and cluster.last_seen < now - self.window:  # closed (eviction has not run yet, or
+            cluster = None  # it is the newest row, which eviction keeps): the link starts a new cluster
         if cluster is not None:
             decision = Decision(cluster.id, Reason.SAME_LINK, 100.0)
         elif candidate_ids:

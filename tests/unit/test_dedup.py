@@ -66,6 +66,15 @@ def test_same_link_across_feeds_joins(store: SqliteStore) -> None:
     assert b.cluster.sources == ("A", "B")
 
 
+def test_the_same_link_after_its_cluster_closed_starts_a_new_one(store: SqliteStore) -> None:
+    """A cluster lives for the window: past it, the same link is a new story (as it is once eviction has removed
+    the cluster; eviction runs once a cycle and keeps the table's newest row)."""
+    d = Deduper(store, window=3600.0)
+    a = d.add(make_story("Alpha story headline here", source="A", link="https://x.org/a", fetched=1000.0))
+    b = d.add(make_story("Totally other words", source="B", link="https://x.org/a", fetched=1000.0 + 3601.0))
+    assert a and b and b.reason == Reason.NEW.value and b.cluster.id != a.cluster.id
+
+
 def test_generic_short_titles_do_not_merge(store: SqliteStore) -> None:
     """Short generic headlines are not evidence of sameness."""
     d = Deduper(store)
