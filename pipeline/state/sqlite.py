@@ -43,19 +43,25 @@ COMMIT;
 AUTOCHECKPOINT_PAGES = 20_000
 WAL_KEEP_BYTES = 64 << 20  # a log grown bigger by a busy cycle is cut back to this once checkpointed
 CLUSTER_COLUMNS = "id, title, link, norm_title, lead, sources, first_seen, last_seen, size, independent"
+# Eviction by age, through the time indexes; the newest row of a table always stays (`SqliteStore.gc`). (`+seq`:
+# a bound on seq alone, not a walk of the table's rows below it.)
+EVICT_CLUSTERS = "DELETE FROM clusters WHERE last_seen < ? AND +seq < (SELECT max(seq) FROM clusters)"
+EVICT_STORIES = "DELETE FROM stories WHERE seen_at < ? AND processed = 1 AND +seq < (SELECT max(seq) FROM stories)"
 
 
 class StateError(RuntimeError):
     """The state file cannot be used (corrupt, locked, wrong version): a clear error, never a silent reset."""
+# `seq` numbers rows in the order written (the in-memory indexes follow them); not AUTOINCREMENT since 2026-12-02
+# (eviction keeps each table's newest row instead), though files made before keep it, and work alike.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, title TEXT NOT NULL, link TEXT NOT NULL,
+  seq INTEGER PRIMARY KEY, id TEXT NOT NULL, title TEXT NOT NULL, link TEXT NOT NULL,
   norm_title TEXT NOT NULL, lead TEXT NOT NULL,
   sources TEXT NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL, size INTEGER NOT NULL,
   independent TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS clusters_last_seen ON clusters(last_seen);
 CREATE TABLE IF NOT EXISTS stories (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, cluster_id TEXT NOT NULL, canonical_url TEXT NOT NULL,
+  seq INTEGER PRIMARY KEY, id TEXT NOT NULL, cluster_id TEXT NOT NULL, canonical_url TEXT NOT NULL,
   guid TEXT NOT NULL, seen_at REAL NOT NULL, processed INTEGER NOT NULL DEFAULT 0, feed_url TEXT NOT NULL,
   fingerprint TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS stories_unprocessed ON stories(processed) WHERE processed = 0;
@@ -303,11 +309,12 @@ class SqliteStore:
             self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def gc(self, now: float, cluster_window: float, seen_retention: float) -> int:
+        # The newest row of each table stays, whatever its age: SQLite numbers a new row after the highest one
+        # left, and the in-memory indexes read the rows after the last number they saw, so a number must never
+        # be handed out twice (AUTOINCREMENT promised that too, at ~1 µs a row: its counter is a table).
         with self._lock, self._db:
-            n = self._db.execute("DELETE FROM clusters WHERE last_seen < ?", (now - cluster_window,)).rowcount
-            n += self._db.execute(
-                "DELETE FROM stories WHERE seen_at < ? AND processed = 1", (now - seen_retention,)
-            ).rowcount
+            n = self._db.execute(EVICT_CLUSTERS, (now - cluster_window,)).rowcount
+            n += self._db.execute(EVICT_STORIES, (now - seen_retention,)).rowcount
         return n
 
     # --- feeds: validators, health, schedule (staged during a cycle, committed at its end) ---

@@ -153,7 +153,8 @@ class Store(Protocol):
 
     def gc(self, now: float, cluster_window: float, seen_retention: float) -> int:
         """Delete clusters idle longer than `cluster_window` and story ids older than `seen_retention`; returns
-        the number of rows deleted (a store may count superseded versions of a cluster)."""
+        the number of rows deleted (a store may count superseded versions of a cluster, and may keep its newest
+        row of each kind: readers must still check a cluster's `last_seen` against the window)."""
 
     # --- alerts: the outbox ledger ---
     def alert_history(self, rule_id: str, cluster_id: str) -> AlertHistory: ...

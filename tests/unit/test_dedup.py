@@ -28,7 +28,7 @@ from pipeline.dedup.normalize import content_words, lead, norm_title, words
 from pipeline.demo import FEEDS_DIR, LATER_DIR
 from pipeline.model import ClusteredStory, FeedSpec, Story
 from pipeline.sources.parse import parse_feed
-from pipeline.state.sqlite import SqliteStore, forget_indexes
+from pipeline.state.sqlite import EVICT_CLUSTERS, EVICT_STORIES, SqliteStore, forget_indexes
 from pipeline.state.store import ClusterRecord, Identity
 from pipeline.testing import make_story
 
@@ -370,8 +370,8 @@ def test_checkpoint_moves_the_log_into_the_state_file(tmp_path: Path) -> None:
 def test_gc_reads_only_what_it_deletes(store: SqliteStore) -> None:
     """Eviction runs every cycle: it finds expired clusters and story ids through indexes, not by reading
     the whole state (a scan costs 50 ms a cycle at a million stories, more with 30 days of them)."""
-    for sql in ("DELETE FROM stories WHERE seen_at < 1 AND processed = 1", "DELETE FROM clusters WHERE last_seen < 1"):
-        plan = " ".join(str(row[-1]) for row in store._db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+    for sql in (EVICT_STORIES, EVICT_CLUSTERS):
+        plan = " ".join(str(row[-1]) for row in store._db.execute(f"EXPLAIN QUERY PLAN {sql}", (1.0,)))
         assert "USING INDEX" in plan and "SCAN" not in plan, plan
     d = Deduper(store)
     old, new = make_story("Old story about the harbour", source="A", fetched=100.0), make_story("New one", source="A")

@@ -138,6 +138,10 @@ def test_the_newest_story_with_a_url_answers_for_it(tmp_path: Path) -> None:
     store.assign_many([row("s4", "first"), row("s4", "second")])  # so does one written twice at once
     assert store.story_cluster("s4") == ("first", False)
     assert store._db.execute("SELECT count(*) FROM stories WHERE id IN ('s1', 's4')").fetchone()[0] == 2
+    # a row left out shifts the ones after it: each new row is indexed under its own identities
+    store.assign_many([row("s1", "again", url="http://x/7"), row("s5", "c5", url="http://x/5")])
+    assert store.seen_many([ident("s6", url="http://x/5", feed="http://c")])[0] == {"xurl": ("c5", False)}
+    assert store.seen_many([ident("s6", url="http://x/7", feed="http://c")])[0] == {}
     store.close()
 
 
@@ -231,6 +235,25 @@ def test_evicted_stories_are_forgotten(tmp_path: Path) -> None:
     store.close()
 
 
+def test_eviction_keeps_each_tables_newest_row_so_no_number_comes_again(tmp_path: Path) -> None:
+    """SQLite numbers a new row after the highest one left; if eviction removed every row, numbers would be handed
+    out again, and the in-memory indexes (which read the rows after the last number they saw) would miss the new
+    rows: a story seen again would not be known."""
+    store = SqliteStore(tmp_path / "s.db")
+    store.assign_many([row("s1", "c1", seen_at=10.0), row("s2", "c2", seen_at=20.0)])
+    store.save_clusters([cluster("c1", last_seen=10.0), cluster("c2", last_seen=20.0)])
+    store.commit_cycle()
+    assert store.gc(now=10**9, cluster_window=1.0, seen_retention=1.0) == 2  # all old; the newest of each stays
+    store.assign_many([row("s3", "c3")])
+    store.save_clusters([cluster("c3")])
+    assert store._db.execute("SELECT max(seq) FROM stories").fetchone()[0] == 3
+    other = SqliteStore(tmp_path / "s.db")  # another stage's store: shares the indexes, catches up from them
+    assert other.story_cluster("s3") == ("c3", False) and [c.id for c in other.get_clusters(["c3"])] == ["c3"]
+    assert other.story_cluster("s1") is None and other.story_cluster("s2") == ("c2", True)
+    store.close()
+    other.close()
+
+
 def cluster(cid: str, last_seen: float = 100.0, size: int = 1) -> ClusterRecord:
     return ClusterRecord(cid, f"Title {cid}", "http://x", f"title {cid}", "", ("A",), 100.0, last_seen, size, ("A",))
 
@@ -257,8 +280,9 @@ def test_clusters_are_appended_and_found_by_id(tmp_path: Path) -> None:
     assert store.get_cluster("c3") is None
     store.save_clusters([cluster("c4")])  # takes the rolled-back row's seq
     assert store.get_cluster("c4") is not None and store.get_cluster("c3") is None
-    assert store.gc(now=1000.0, cluster_window=850.0, seen_retention=10**9) == 3  # c2, c4, c1's first row
-    assert store.get_clusters(["c1", "c2", "c4"]) == [cluster("c1", last_seen=200.0, size=2)]
+    # c2 and c1's first row; c4 is as old, but the table's newest row stays (its number must not come again)
+    assert store.gc(now=1000.0, cluster_window=850.0, seen_retention=10**9) == 2
+    assert store.get_clusters(["c1", "c2", "c4"]) == [cluster("c1", last_seen=200.0, size=2), cluster("c4")]
     store.close()
     other.close()
 
@@ -317,6 +341,29 @@ def test_a_version_3_state_file_is_moved_over(tmp_path: Path) -> None:
     assert store.seen_many([ident("s3", guid="g1")])[0] == {"guid": ("c1", True), "xguid": ("c1", False)}
     store.close()
     SqliteStore(path).close()  # and opens again as version 4
+
+
+def test_a_state_file_with_autoincrement_tables_works_alike(tmp_path: Path) -> None:
+    """Version 4 files made before 2026-12-02 number their rows with AUTOINCREMENT; they open, index, evict and
+    reopen like new ones (nothing to move over)."""
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(sqlite_store.SCHEMA.replace("seq INTEGER PRIMARY KEY,", "seq INTEGER PRIMARY KEY AUTOINCREMENT,"))
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.close()
+    store = SqliteStore(path)
+    assert store._db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone()[0] == 1
+    store.assign_many([row("s1", "c1", seen_at=10.0), row("s2", "c2", seen_at=20.0)])
+    store.save_clusters([cluster("c1", last_seen=10.0), cluster("c2", last_seen=20.0)])
+    store.commit_cycle()
+    assert store.gc(now=10**9, cluster_window=1.0, seen_retention=1.0) == 2
+    store.assign_many([row("s3", "c3")])
+    store.close()
+    forget_indexes()  # a restart
+    again = SqliteStore(path)
+    assert [again.story_cluster(s) for s in ("s1", "s2", "s3")] == [None, ("c2", True), ("c3", False)]
+    assert again._db.execute("SELECT max(seq) FROM stories").fetchone()[0] == 3
+    again.close()
 
 
 def test_a_big_cycle_does_not_leave_a_big_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
