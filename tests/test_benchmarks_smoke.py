@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import re
 import subprocess
 import sys
@@ -44,6 +45,7 @@ def test_bench_dedup_smoke() -> None:
                           "--cycles", "2", "--naive-max", "500", "--burst", "40", "--by-kind", "300"],
                          capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.startswith(f"on Python {platform.python_version()} ("), res.stdout[:200]  # the interpreter
     rows = [line for line in res.stdout.splitlines() if line.strip().startswith("500")]
     names = ("newswatch Deduper", "counting the checkpoint", "naive pairwise token_set_ratio")
     assert len(rows) == 5 and all(name in row for name, row in zip(names, rows, strict=False))
