@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -47,6 +48,16 @@ CLUSTER_COLUMNS = "id, title, link, norm_title, lead, sources, first_seen, last_
 # a bound on seq alone, not a walk of the table's rows below it.)
 EVICT_CLUSTERS = "DELETE FROM clusters WHERE last_seen < ? AND +seq < (SELECT max(seq) FROM clusters)"
 EVICT_STORIES = "DELETE FROM stories WHERE seen_at < ? AND processed = 1 AND +seq < (SELECT max(seq) FROM stories)"
+
+
+ROWS_AT_ONCE = 100  # rows an INSERT carries (`SqliteStore._insert`; SQLite before 3.32 took at most 999 values)
+
+
+@functools.lru_cache(maxsize=8)
+def _many_rows(sql: str, n: int) -> str:
+    """An `INSERT ... VALUES (?, ...)` of one row as one of `n` rows."""
+    head, _, values = sql.partition(" VALUES ")
+    return f"{head} VALUES " + ", ".join([values] * n)
 
 
 class StateError(RuntimeError):
@@ -215,10 +226,22 @@ class SqliteStore:
         with self._lock, self._shared.lock:
             ids = self._index(table)
             before = ids.upto
-            self._db.executemany(sql, rows)
+            self._insert(sql, rows)
             if self._db.execute(f"SELECT max(seq) FROM {table}").fetchone()[0] == before + len(rows):  # noqa: S608
                 ids.add_rows(list(range(before + 1, before + 1 + len(rows))), *_INDEXED[table][1](indexed))
                 self._merge_if_due(table, ids)
+
+    def _insert(self, sql: str, rows: list[Any]) -> None:
+        """`executemany(sql, rows)` of an `INSERT ... VALUES (?, ...)`, the rows in order, most of them by statements
+        of `ROWS_AT_ONCE` rows each: a statement run per row cost ~1 µs a row more (its own step and reset)."""
+        k = ROWS_AT_ONCE
+        whole = len(rows) - len(rows) % k
+        if whole:
+            many = _many_rows(sql, k)
+            for at in range(0, whole, k):
+                self._db.execute(many, tuple(chain.from_iterable(rows[at : at + k])))
+        if whole < len(rows):
+            self._db.executemany(sql, rows[whole:])
 
     def _merge_if_due(self, table: str, ids: IdentityIndex) -> None:
         if ids.due():

@@ -145,6 +145,25 @@ def test_the_newest_story_with_a_url_answers_for_it(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.parametrize("at_once", [100, 3])
+def test_rows_are_written_in_order_many_to_a_statement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       at_once: int) -> None:
+    """Rows go in by statements of `ROWS_AT_ONCE` rows, the rest one by one; all in order, each indexed."""
+    monkeypatch.setattr(sqlite_store, "ROWS_AT_ONCE", at_once)
+    store = SqliteStore(tmp_path / "s.db")
+    for n in (2, 250):  # fewer than a statement's rows; several statements and the rest
+        first = store._index("stories").upto
+        store.assign_many([row(f"s{first + i}", f"c{first + i}", url=f"http://x/{first + i}") for i in range(n)])
+        store.save_clusters([cluster(f"c{first + i}", size=i + 1) for i in range(n)])
+        got = store._db.execute("SELECT seq, id FROM stories WHERE seq > ? ORDER BY seq", (first,)).fetchall()
+        assert got == [(first + i + 1, f"s{first + i}") for i in range(n)]
+        assert [c.size for c in store.get_clusters([f"c{first + i}" for i in range(n)])] == list(range(1, n + 1))
+        seen = store.seen_many([ident("new", url=f"http://x/{first + i}", feed="http://c") for i in range(n)])
+        assert seen == [{"xurl": (f"c{first + i}", False)} for i in range(n)]
+        assert store._index("stories").upto == first + n
+    store.close()
+
+
 def test_another_connection_and_a_rollback(tmp_path: Path) -> None:
     """The index follows rows written through another connection, and forgets rows of a rolled-back batch
     (their seq numbers are handed out again)."""
