@@ -48,8 +48,6 @@ CLUSTER_COLUMNS = "id, title, link, norm_title, lead, sources, first_seen, last_
 # a bound on seq alone, not a walk of the table's rows below it.)
 EVICT_CLUSTERS = "DELETE FROM clusters WHERE last_seen < ? AND +seq < (SELECT max(seq) FROM clusters)"
 EVICT_STORIES = "DELETE FROM stories WHERE seen_at < ? AND processed = 1 AND +seq < (SELECT max(seq) FROM stories)"
-
-
 ROWS_AT_ONCE = 100  # rows an INSERT carries (`SqliteStore._insert`; SQLite before 3.32 took at most 999 values)
 
 
@@ -62,6 +60,8 @@ def _many_rows(sql: str, n: int) -> str:
 
 class StateError(RuntimeError):
     """The state file cannot be used (corrupt, locked, wrong version): a clear error, never a silent reset."""
+
+
 # `seq` numbers rows in the order written (the in-memory indexes follow them); not AUTOINCREMENT since 2026-12-02
 # (eviction keeps each table's newest row instead), though files made before keep it, and work alike.
 SCHEMA = """
