@@ -97,6 +97,8 @@ def title_match(title_n: str, other_n: str, th: Thresholds, words: set[str] | No
     words_shared = shared - sum(map(str.isdigit, both))  # a date (3/10/14) is not a story
     if (shared >= th.title_shared and words_shared >= 2
             and (jaccard >= th.title_jaccard or (shared >= th.title_shared_more and jaccard >= th.title_jaccard_more))):
+        if shared in (len(a), len(b)):  # one headline's words all in the other's (a copy's often are): what
+            return 100.0  # token_set_ratio gives then, without joining and splitting them again
         return float(fuzz.token_set_ratio(" ".join(sorted(a)), " ".join(sorted(b))))
     if min(n_words(title_n), n_words(other_n)) >= th.min_title_words:
         score = float(fuzz.token_sort_ratio(title_n, other_n, score_cutoff=th.title))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import random
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rapidfuzz import fuzz
 
 from pipeline.dedup.core import (
     Deduper,
@@ -199,6 +201,22 @@ class TestTitleMatch:
     def test_same_topic_or_generic_headlines_do_not(self, a: str, b: str) -> None:
         """Sharing a topic word or two, or a generic headline, is not enough."""
         assert title_match(norm_title(a), norm_title(b), self.th) == 0
+
+    def test_headlines_sharing_enough_words_score_token_set_ratio(self) -> None:
+        """The score of headlines that share enough content words is rapidfuzz's token_set_ratio of those words
+        (100 without calling it when one's words are all in the other's), whatever their order."""
+        rng = random.Random(4)
+        vocab = ["kherson", "civil", "flee", "shell", "city", "bomb", "army", "port", "2022", "aid", "dam", "river"]
+        scored = 0
+        for _ in range(3000):
+            a, b = rng.sample(vocab, rng.randint(3, 8)), rng.sample(vocab, rng.randint(3, 8))
+            words_a, words_b = set(content_words(" ".join(a))), set(content_words(" ".join(b)))
+            got, both = title_match(" ".join(a), " ".join(b), self.th), words_a & words_b
+            if (len(both) >= self.th.title_shared and len(both - {"2022"}) >= 2
+                    and len(both) / len(words_a | words_b) >= self.th.title_jaccard):  # matched on shared words
+                scored += 1
+                assert got == fuzz.token_set_ratio(" ".join(sorted(words_a)), " ".join(sorted(words_b))), (a, b)
+        assert scored > 300
 
 
 def test_key_table_finds_by_key_and_forgets_oldest_first() -> None:
