@@ -127,6 +127,8 @@ def decide(title_n: str, lead_n: str, candidates: list[ClusterRecord], th: Thres
         score = title_match(title_n, c.norm_title, th, words)
         if score and score > best.score:
             best = Decision(c.id, Reason.SIMILAR_TITLE, score)
+            if score == 100:  # nothing scores higher, and a tie keeps the first: done
+                return best
         if lead_ok and n_words(c.lead) >= th.min_lead_words:
             # The opening of either text inside the other: survives datelines, captions and truncation. Scores
             # under the threshold count as 0, so rapidfuzz may stop early; the second is skipped after a 100,
