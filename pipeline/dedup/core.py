@@ -430,6 +430,11 @@ class Deduper:
             stored.update((c.id, c) for c in self.store.get_clusters(missing))
         return [c for i in ids if (c := mine.get(i) or stored.get(i)) is not None]
 
+    def _open(self, ids: list[str], pending: _Pending, now: float) -> list[ClusterRecord]:
+        """`_clusters` still open at `now`: seen within the window. A closed one may still be stored (eviction runs
+        once a cycle, and keeps each table's newest row); a story does not join it."""
+        return [c for c in self._clusters(ids, pending) if c.last_seen >= now - self.window]
+
     def add(self, story: Story) -> ClusteredStory | None:
         """Cluster one story; None if it was fully processed in an earlier cycle."""
         return self._add_chunk([story])[0]
@@ -519,13 +524,11 @@ class Deduper:
             reason = Reason.REPLAY if seen.known is not None else Reason.SAME_ITEM
             replay = None if cluster is None else ClusteredStory(story, cluster.info(), reason.value, 100.0)
             return replay, 0
-        cluster = next(iter(self._clusters([seen.same_link], pending)), None) if seen.same_link else None
-        if cluster is not None and cluster.last_seen < now - self.window:  # closed (eviction has not run yet, or
-            cluster = None  # it is the newest row, which eviction keeps): the link starts a new cluster
+        cluster = next(iter(self._open([seen.same_link], pending, now)), None) if seen.same_link else None
         if cluster is not None:
             decision = Decision(cluster.id, Reason.SAME_LINK, 100.0)
         elif candidate_ids:
-            candidates = [c for c in self._clusters(candidate_ids, pending) if c.last_seen >= now - self.window]
+            candidates = self._open(candidate_ids, pending, now)
             decision = decide(title_n, lead_n, candidates, self.th)
             cluster = next((c for c in candidates if c.id == decision.cluster_id), None)
         else:
