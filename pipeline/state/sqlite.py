@@ -44,8 +44,8 @@ COMMIT;
 AUTOCHECKPOINT_PAGES = 20_000
 WAL_KEEP_BYTES = 64 << 20  # a log grown bigger by a busy cycle is cut back to this once checkpointed
 CLUSTER_COLUMNS = "id, title, link, norm_title, lead, sources, first_seen, last_seen, size, independent"
-# Eviction by age, through the time indexes; the newest row of a table always stays (`SqliteStore.gc`). (`+seq`:
-# a bound on seq alone, not a walk of the table's rows below it.)
+# Eviction by age, through the time indexes; the newest row of a table always stays (`SqliteStore.gc`). The `+`
+# in `+seq` keeps SQLite from walking the table by seq (every row below the newest) instead of using the index.
 EVICT_CLUSTERS = "DELETE FROM clusters WHERE last_seen < ? AND +seq < (SELECT max(seq) FROM clusters)"
 EVICT_STORIES = "DELETE FROM stories WHERE seen_at < ? AND processed = 1 AND +seq < (SELECT max(seq) FROM stories)"
 ROWS_AT_ONCE = 100  # rows an INSERT carries (`SqliteStore._insert`; SQLite before 3.32 took at most 999 values)
