@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import random
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -219,13 +221,40 @@ class TestTitleMatch:
         assert scored > 300
 
 
+MAPPED_AFTER_A_BIG_FREE = """
+import ctypes, sys
+from pipeline.dedup.core import map_big_allocations
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usm fsm uord ford keep".split()]
+info = ctypes.CDLL(None).mallinfo2
+info.restype = Info
+if sys.argv[1] == "set":
+    assert map_big_allocations()
+bytearray(8 << 20)  # freed at once: by default, glibc now serves blocks up to 8 MiB from the heap
+before = info().hblkhd
+block = bytearray(3 << 20)
+print(info().hblkhd - before >= 3 << 20)
+"""
+
+
+def test_big_allocations_are_mappings_of_their_own_once_set() -> None:
+    """After a big block is freed, glibc serves blocks up to its size from the heap (where they leave holes when
+    freed); with `map_big_allocations` (the dedup stage's process calls it), 2 MiB and more keep mappings of
+    their own. In new processes, as the setting is the whole process's."""
+    got = [subprocess.run([sys.executable, "-c", MAPPED_AFTER_A_BIG_FREE, how], capture_output=True, text=True,
+                          check=False) for how in ("default", "set")]
+    if any("mallinfo2" in res.stderr for res in got):
+        pytest.skip("no glibc 2.33+ here (mallinfo2): the setting is glibc's")
+    assert [res.stdout.strip() or res.stderr for res in got] == ["False", "True"]
+
+
 def test_key_table_finds_by_key_and_forgets_oldest_first() -> None:
     """Each bucket keeps its WAYS most recent entries; a lookup counts how many keys hit each cluster, and a
     key landing in the same bucket with a different check does not hit."""
     table = KeyTable(capacity=1)  # the minimum: 1,024 slots
 
-    def key(bucket: int, tag: int) -> int:
-        return (tag << 48) + bucket
+    def key(bucket: int, tag: int) -> int:  # a key of this bucket (see `KeyTable._split`) and check
+        return (tag << 48) + -(-(bucket << 32) // table.buckets)
 
     table.add(7, [key(1, 1), key(2, 1), key(3, 1)])
     table.add(8, [key(2, 1)])
@@ -240,6 +269,23 @@ def test_key_table_finds_by_key_and_forgets_oldest_first() -> None:
     table.add_many(np.array([20, 21, 22], dtype=np.uint64), keys)
     assert table.lookup([key(5, 1), key(5, 2), key(6, 1)]) == {20: 1, 21: 1, 22: 1}
     assert table.nbytes < 20_000
+
+
+def test_key_table_takes_256_bytes_a_cluster_and_spreads_keys_over_every_bucket() -> None:
+    """The number of buckets need not be a power of two (a million clusters: 244 MiB, not 256); random keys
+    fill the buckets evenly, the last one included, and each is found under its own reference."""
+    table = KeyTable(capacity=3_000)  # 12,000 buckets
+    assert table.buckets == 12_000 and table.nbytes == 3_000 * 256 + table.buckets
+    keys = np.random.default_rng(5).integers(1, 2**63, size=48_000, dtype=np.int64).astype(np.uint64) * np.uint64(2)
+    bucket, _ = table._split(keys)
+    per_bucket = np.bincount(bucket, minlength=table.buckets)
+    assert len(per_bucket) == table.buckets and per_bucket.max() <= 16  # ~Poisson(4): e**-4 = 1.8 % empty
+    assert 0.01 < np.mean(per_bucket == 0) < 0.03 and 3.5 < per_bucket[-300:].mean() < 4.5  # the last too
+    refs = np.arange(1, len(keys) + 1, dtype=np.uint64)
+    table.add_many(refs[:1000], keys[:1000])
+    at, found = table.lookup_many(keys[:1000])
+    assert set(zip(at.tolist(), found.tolist(), strict=True)) >= {(i, i + 1) for i in range(1000)}
+    assert KeyTable(capacity=1_000_000).nbytes == 1_000_000 * 256 + 4_000_000  # the table and each bucket's next way
 
 
 def test_signature_keys_survive_rewrites_not_topics() -> None:
