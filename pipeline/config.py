@@ -21,7 +21,7 @@
       boilerplate:                  # extra text to ignore when comparing copies (regular expressions)
         - "subscribe to our newsletter"
       capacity: 250000              # open clusters the candidate table remembers well; 256 bytes each,
-                                    # allocated up front (1000000 = 256 MiB); beyond it the oldest fade first
+                                    # allocated up front (1000000 = 244 MiB); beyond it the oldest fade first
     metrics:                        # optional: /healthz, /readyz and /metrics (Prometheus) over HTTP
       port: 9464                    # 0 picks a free port (logged)
       host: 127.0.0.1               # 0.0.0.0 to expose it (containers)

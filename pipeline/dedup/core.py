@@ -9,7 +9,6 @@ the clusters themselves stay in the state store, so memory does not grow with th
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import gc
 import hashlib
@@ -357,28 +356,6 @@ def collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
-BIG_ALLOCATION = 2 << 20  # bytes: from here on, an allocation is a mapping of its own (`map_big_allocations`)
-
-
-def map_big_allocations(threshold: int = BIG_ALLOCATION) -> bool:
-    """Have glibc's malloc serve each allocation of `threshold` bytes or more from a memory mapping of its own,
-    handed back to the system when freed; the dedup stage's process calls it at start. False where there is no
-    glibc to ask (macOS, musl: nothing changes).
-
-    By default glibc raises that threshold to the size of the biggest mapped block freed so far (up to 32 MiB),
-    so once the identity index has merged its arrays a few times (4-10 MB each at a million stories), their new
-    copies come from the heap instead, and the holes they leave when freed stay in the process: at a window of
-    a million stories, 27 MiB of the heap was such holes, 8 MiB with this; peak RSS 448 -> 440 MiB, filling
-    the window took 1.03x the CPU time (one run each, side by side; README). A chunk's own arrays (under 1 MB)
-    are not affected."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, threshold))
 
 
 class Deduper:

@@ -39,7 +39,7 @@ import numpy as np
 from pipeline.dedup.normalize import STOPWORDS, stemmed
 
 WAYS = 8  # a power of two (ways wrap around with `& (WAYS - 1)`)
-DEFAULT_CAPACITY = 250_000  # clusters; 64 MiB of table
+DEFAULT_CAPACITY = 250_000  # clusters; 61 MiB of table (256 bytes each)
 _REF_BITS = 48
 _REF_MASK = (1 << _REF_BITS) - 1
 _U = np.uint64

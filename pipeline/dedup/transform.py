@@ -15,7 +15,7 @@ from apache_beam.metrics import Metrics
 
 from pipeline import progress
 from pipeline import telemetry as t
-from pipeline.dedup.core import DEFAULT_WINDOW, Deduper, Reason, map_big_allocations
+from pipeline.dedup.core import DEFAULT_WINDOW, Deduper, Reason
 from pipeline.dedup.index import DEFAULT_CAPACITY, KeyTable
 from pipeline.model import ClusteredStory, Story
 from pipeline.state.sqlite import SqliteStore
@@ -55,7 +55,6 @@ class _AssignClustersFn(beam.DoFn):  # type: ignore[misc]
         self.new_clusters = Metrics.counter(t.NAMESPACE, t.CLUSTERS_NEW)
 
     def setup(self) -> None:
-        map_big_allocations()  # this process holds the dedup state: keep its heap from filling with holes
         self.store = SqliteStore(self.state_path)
 
     def process(self, keyed: tuple[None, Iterable[Story]]) -> Iterator[ClusteredStory]:

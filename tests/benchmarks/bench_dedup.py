@@ -177,7 +177,6 @@ Row = tuple[str, float, float | None, int | None]
 PHASES: dict[int, dict[str, float]] = {}  # window -> phase -> microseconds per story
 GC_COLUMN = "collector"
 PEAK: dict[int, float] = {}  # window -> peak RSS (MiB) after the timed cycle, before the restarts
-CHILD_FLAGS: list[str] = []  # passed on to the child processes (restarts, bursts)
 RESTART: dict[int, list[tuple[float, bool, float]]] = {}  # window -> per restart: (seconds to its first story,
 # copy found, peak RSS in MiB of the restarted process)
 
@@ -329,8 +328,8 @@ def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]
 def restart(state: Path, saved: Path | None, window: int, n: int) -> tuple[float, bool, float]:
     """Restart `n` in a new process: (seconds from opening the state to the first story's result, its original
     found, the process's peak RSS in MiB)."""
-    res = subprocess.run([sys.executable, __file__, *CHILD_FLAGS, "--restart-of", str(state), str(saved or ""),
-                          str(window), str(n)], capture_output=True, text=True, check=False)
+    res = subprocess.run([sys.executable, __file__, "--restart-of", str(state), str(saved or ""), str(window), str(n)],
+                         capture_output=True, text=True, check=False)
     if res.returncode:
         raise RuntimeError(f"restart {n} failed:\n{res.stderr[-3000:]}")
     took, found, peak = res.stdout.split()
@@ -410,7 +409,7 @@ def leads() -> list[tuple[str, float, float]]:
 def burst(m: int, copies: bool) -> tuple[float, int, float]:
     """(stories/s, clusters made, peak RSS in MiB) of one cycle of `m` copies of one story, or of `m` new
     stories, in a new process."""
-    res = subprocess.run([sys.executable, __file__, *CHILD_FLAGS, "--burst-of", str(m), "copies" if copies else "new"],
+    res = subprocess.run([sys.executable, __file__, "--burst-of", str(m), "copies" if copies else "new"],
                          capture_output=True, text=True, check=False)
     if res.returncode:
         raise RuntimeError(f"burst failed:\n{res.stderr[-3000:]}")
@@ -458,16 +457,9 @@ def main() -> int:
     ap.add_argument("--worker-heap", action="store_true",
                     help="import the worker (Apache Beam and all) first, as the worker's process holds it: the "
                          "garbage collector's full collections walk those objects too (peak RSS then includes it)")
-    ap.add_argument("--default-malloc", action="store_true",
-                    help="leave glibc's malloc as it is, instead of setting it as the worker's dedup stage does "
-                         "(pipeline.dedup.core.map_big_allocations): to compare peak RSS and speed with and without")
     ap.add_argument("--burst-of", nargs=2, metavar=("M", "KIND"), help=argparse.SUPPRESS)
     ap.add_argument("--restart-of", nargs=4, metavar=("STATE", "SAVED", "WINDOW", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    from pipeline.dedup.core import map_big_allocations
-
-    mapped = not args.default_malloc and map_big_allocations()  # as the worker's dedup stage does
-    CHILD_FLAGS[:] = ["--default-malloc"] if args.default_malloc else []  # the restarts and bursts alike
     if args.restart_of:  # a child process of `restart`
         state, saved, window, n = args.restart_of
         print(restarted(Path(state), Path(saved) if saved else None, int(window), int(n)))
@@ -475,8 +467,7 @@ def main() -> int:
     if args.burst_of:  # a child process of `burst`
         print(bursting(int(args.burst_of[0]), args.burst_of[1] == "copies"))
         return 0
-    print(f"on {interpreter()}; malloc: " + ("allocations of 2 MiB or more mapped, as in the worker\n" if mapped
-                                               else "glibc's defaults (or not glibc)\n"))
+    print(f"on {interpreter()}\n")
     if args.worker_heap:
         print(f"with the worker imported: {worker_heap():,} objects tracked by the garbage collector\n")
     if args.windows:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import random
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -219,33 +217,6 @@ class TestTitleMatch:
                 scored += 1
                 assert got == fuzz.token_set_ratio(" ".join(sorted(words_a)), " ".join(sorted(words_b))), (a, b)
         assert scored > 300
-
-
-MAPPED_AFTER_A_BIG_FREE = """
-import ctypes, sys
-from pipeline.dedup.core import map_big_allocations
-class Info(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usm fsm uord ford keep".split()]
-info = ctypes.CDLL(None).mallinfo2
-info.restype = Info
-if sys.argv[1] == "set":
-    assert map_big_allocations()
-bytearray(8 << 20)  # freed at once: by default, glibc now serves blocks up to 8 MiB from the heap
-before = info().hblkhd
-block = bytearray(3 << 20)
-print(info().hblkhd - before >= 3 << 20)
-"""
-
-
-def test_big_allocations_are_mappings_of_their_own_once_set() -> None:
-    """After a big block is freed, glibc serves blocks up to its size from the heap (where they leave holes when
-    freed); with `map_big_allocations` (the dedup stage's process calls it), 2 MiB and more keep mappings of
-    their own. In new processes, as the setting is the whole process's."""
-    got = [subprocess.run([sys.executable, "-c", MAPPED_AFTER_A_BIG_FREE, how], capture_output=True, text=True,
-                          check=False) for how in ("default", "set")]
-    if any("mallinfo2" in res.stderr for res in got):
-        pytest.skip("no glibc 2.33+ here (mallinfo2): the setting is glibc's")
-    assert [res.stdout.strip() or res.stderr for res in got] == ["False", "True"]
 
 
 def test_key_table_finds_by_key_and_forgets_oldest_first() -> None:
