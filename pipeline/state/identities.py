@@ -2,11 +2,11 @@
 
 Each story is known by up to six identities (`identities`): its id; its GUID, canonical URL and content
 fingerprint within its feed (the same item republished under a new GUID or link form); its canonical URL and
-GUID in any feed. As SQLite indexes these were five B-trees with an entry at a random place for every story:
-at a million stories their pages no longer stay in cache, so each story cost about 45 µs of index upkeep on
-write and as much again when the write-ahead log was copied into the file. Here they are 64-bit hashes in
-sorted numpy arrays (plus a dict of the newest, merged in when it grows), mapping each identity to the
-newest story row (`seq`) carrying it; the table itself is then only appended to.
+(when it is a URL, URI or UUID) GUID in any feed. As SQLite indexes these were five B-trees with an entry at
+a random place for every story: at a million stories their pages no longer stay in cache, so each story cost
+about 45 µs of index upkeep on write and as much again when the write-ahead log was copied into the file. Here
+they are 64-bit hashes in sorted numpy arrays (plus a dict of the newest, merged in when it grows), mapping each
+identity to the newest story row (`seq`) carrying it; the table itself is then only appended to.
 
 The index is a cache of the table, never the truth: it is filled from the rows after the last one it saw
 (`upto`), so it follows what any connection wrote, and every hit is read back and compared with the row
@@ -16,17 +16,28 @@ stories with GUIDs and links); rows deleted by eviction are dropped at the next 
 
 from __future__ import annotations
 
+import re
 from itertools import chain
 
 import numpy as np
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def global_guid(guid: str) -> bool:
+    """Does this GUID name one item in every feed? A URL, a `tag:` or `urn:` URI or a UUID does; a bare number
+    or slug (`1234`, `article-17`) names an item of its own feed only: two outlets both have a story 1234, and
+    taking them for one story would merge unrelated stories (and hide the second's alert)."""
+    return "://" in guid or guid[:4].lower() in ("tag:", "urn:") or _UUID.fullmatch(guid) is not None
+
 
 def identities(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, str, str]]:
     """The lookups a story answers to, as (kind, feed or '', value), without empty ones: `id`; `guid`, `url`,
-    `fp` within its feed; `xurl`, `xguid` in any feed (see `Store.seen_many`)."""
-    if guid and url and fp:  # most stories: the list in one go (~3x fewer steps; made three times a story)
-        return [("id", "", story_id), ("guid", feed, guid), ("url", feed, url), ("fp", feed, fp), ("xurl", "", url),
-                ("xguid", "", guid)]
+    `fp` within its feed; `xurl` in any feed, and `xguid` when the GUID is a `global_guid` (see
+    `Store.seen_many`)."""
+    if guid and url and fp and "://" in guid:  # most stories: the list in one go (~3x fewer steps; made three
+        return [("id", "", story_id), ("guid", feed, guid), ("url", feed, url), ("fp", feed, fp),  # times a story)
+                ("xurl", "", url), ("xguid", "", guid)]
     out = [("id", "", story_id)]  # (`story_identity`, without a call)
     if guid:
         out.append(("guid", feed, guid))
@@ -36,7 +47,7 @@ def identities(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[t
         out.append(("fp", feed, fp))
     if url:
         out.append(("xurl", "", url))
-    if guid:
+    if guid and global_guid(guid):
         out.append(("xguid", "", guid))
     return out
 

@@ -100,8 +100,9 @@ class Store(Protocol):
         """For each story, in a few round trips for all: the newest stored story matching it, as (cluster id,
         processed), by kind — `id`: the story itself; `guid`, `url`, `fp`: the same feed's item
         under that GUID, canonical URL or content fingerprint; `xurl`, `xguid`: any feed's story with that
-        canonical URL or GUID (the newest: when a URL's first cluster has closed, the one it went to next).
-        Empty values match nothing. `Seen.of` reads the answer."""
+        canonical URL or GUID (the newest: when a URL's first cluster has closed, the one it went to next; a
+        GUID only when it is a URL, URI or UUID: `identities.global_guid`). Empty values match nothing.
+        `Seen.of` reads the answer."""
 
     state_id: str  # a random id given to the state when it was created: a file started over gets a new one
 

@@ -68,6 +68,23 @@ def test_same_link_across_feeds_joins(store: SqliteStore) -> None:
     assert b.cluster.sources == ("A", "B")
 
 
+def test_a_bare_guid_in_two_feeds_is_two_stories_a_url_guid_one(store: SqliteStore) -> None:
+    """GUIDs such as "1234" are only unique within their feed: two outlets' stories 1234 are different stories
+    (merged, the second's alert would be hidden). A GUID that is a URL names one item in every feed."""
+    d = Deduper(store)
+    flood = ("Flooding closes schools across the valley",
+             "Heavy rain overnight flooded roads and closed twelve schools across the valley, officials said.")
+    texas = ("Texas activist flees the state after threats",
+             "A prominent activist has left Texas after receiving threats, her lawyer said on Monday.")
+    a = d.add(make_story(*flood, source="Valley Times", guid="1234"))
+    b = d.add(make_story(*texas, source="Austin Daily", guid="1234"))
+    assert a and b and b.reason == Reason.NEW.value and b.cluster.id != a.cluster.id
+    c = d.add(make_story("Council approves new bridge over the river", source="Valley Times",
+                         guid="https://valley.example/p/1"))
+    e = d.add(make_story("Other words entirely", source="Wire Mirror", guid="https://valley.example/p/1"))
+    assert c and e and e.cluster.id == c.cluster.id and e.reason == Reason.SAME_LINK.value
+
+
 def test_the_same_link_after_its_cluster_closed_starts_a_new_one(store: SqliteStore) -> None:
     """A cluster lives for the window: past it, the same link is a new story (as it is once eviction has removed
     the cluster; eviction runs once a cycle and keeps the table's newest row)."""

@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from pipeline.state import sqlite as sqlite_store
-from pipeline.state.identities import IdentityIndex, cluster_identity, identities, many_keys, rows_keys
+from pipeline.state.identities import (
+    IdentityIndex,
+    cluster_identity,
+    global_guid,
+    identities,
+    many_keys,
+    rows_keys,
+)
 from pipeline.state.sqlite import SCHEMA_VERSION, SqliteStore, forget_indexes
 from pipeline.state.store import Assignment, ClusterRecord, Identity
 
@@ -46,7 +53,7 @@ def test_index_answers_with_the_newest_row_before_and_after_merging() -> None:
     assert ids.find([keys["id"], keys["xurl"], keys["guid"], 12345]) == [1, 2, 1, 0]
     assert ids.due()
     ids.merge()
-    assert not ids.recent and len(ids) == 8  # (id, guid, xguid, url, xurl) each, the URL's two shared
+    assert not ids.recent and len(ids) == 6  # (id, guid, url, xurl) each (bare GUIDs: no xguid), the URL's two shared
     assert ids.find([keys["id"], keys["xurl"], keys["guid"], 12345]) == [1, 2, 1, 0]
     ids.add(3, [k for _, k in identity_keys("c", FEED, "", "http://x/1", "")])  # newer, in the dict
     assert ids.find([keys["xurl"]]) == [3]
@@ -105,17 +112,30 @@ def test_index_rows_past_four_billion() -> None:
     assert ids.find([1, 2, 3]) == [7, 5_000_000_000, 0]
 
 
+def test_only_guids_that_name_their_site_are_looked_up_in_every_feed() -> None:
+    for guid in ("https://x.example/a/1", "tag:x.example,2026:1", "urn:uuid:3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+                 "3F2504E0-4F89-11D3-9A0C-0305E82C3301", "Tag:X"):
+        assert global_guid(guid), guid
+    for guid in ("1234", "article-17", "x.example/a/1", "3f2504e0", "urn"):
+        assert not global_guid(guid), guid
+    assert [k for k, *_ in identities("s", FEED, "1234", "x.example/1", "f")] == ["id", "guid", "url", "fp", "xurl"]
+
+
 def test_seen_many_finds_each_kind_and_checks_the_row(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
-    store.assign_many([row("s1", "c1", url="http://x/1", guid="g1", fp="f1"),
+    store.assign_many([row("s1", "c1", url="http://x/1", guid="tag:x,2026:1", fp="f1"),
                        row("s2", "c2", url="http://x/2", guid="g2", feed="http://b.example/feed")])
-    got = store.seen_many([ident("s1"), ident("new", url="http://x/1"), ident("new", guid="g1", feed="http://other"),
-                           ident("new", fp="f1"), ident("new", fp="f1", feed="http://other"), ident("nothing")])
+    got = store.seen_many([ident("s1"), ident("new", url="http://x/1"),
+                           ident("new", guid="tag:x,2026:1", feed="http://other"), ident("new", fp="f1"),
+                           ident("new", fp="f1", feed="http://other"), ident("nothing"),
+                           ident("new", guid="g2", feed="http://b.example/feed"), ident("new", guid="g2")])
     assert got[0] == {"id": ("c1", False)}
     assert got[1] == {"url": ("c1", False), "xurl": ("c1", False)}
     assert got[2] == {"xguid": ("c1", False)}  # another feed's item with this GUID: same link, not a twin
     assert got[3] == {"fp": ("c1", False)}
     assert got[4] == {} and got[5] == {}  # a fingerprint counts within its feed only
+    assert got[6] == {"guid": ("c2", False)}  # a bare GUID too, in its own feed...
+    assert got[7] == {}  # ...but not in another's: every outlet has a story "g2"
     # A hit is read back and compared: an index entry naming the wrong row (a hash collision) is no hit.
     ids = store._index("stories")
     ids.recent[dict(identity_keys("s9", "", "", "", ""))["id"]] = ids.recent[dict(identity_keys("s1", "", "", "",
@@ -357,7 +377,7 @@ def test_a_version_3_state_file_is_moved_over(tmp_path: Path) -> None:
     assert store.get_cluster("c2") == ClusterRecord("c2", "T", "L", "t", "l", ("A",), 1.0, 20.0, 3, ())
     assert store.story_cluster("s1") == ("c1", True)
     assert store.seen_many([ident("s3", url="http://x/1", feed="http://c")])[0] == {"xurl": ("c2", False)}
-    assert store.seen_many([ident("s3", guid="g1")])[0] == {"guid": ("c1", True), "xguid": ("c1", False)}
+    assert store.seen_many([ident("s3", guid="g1")])[0] == {"guid": ("c1", True)}  # (a bare GUID: its feed's only)
     store.close()
     SqliteStore(path).close()  # and opens again as version 4
 
