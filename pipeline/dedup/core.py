@@ -27,7 +27,7 @@ from rapidfuzz import fuzz
 from pipeline.dedup.index import DEFAULT_CAPACITY, WAYS, KeyTable, Signatures, ranks, signatures
 from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, Story
-from pipeline.sources.parse import canonical_url
+from pipeline.sources.parse import item_url
 from pipeline.state.identities import identities
 from pipeline.state.store import Assignment, ClusterRecord, Identity, Seen, Store
 
@@ -217,6 +217,7 @@ class _Pending:
     stored: dict[str, ClusterRecord | None] = field(default_factory=dict)  # read from the store (None: gone)
     rows: list[Assignment] = field(default_factory=list)
     found: dict[tuple[str, str, str], tuple[str, bool]] = field(default_factory=dict)
+    feed_of: dict[tuple[str, str, str], str] = field(default_factory=dict)  # of `xurl`, `xguid` found
     keys: dict[int, list[int]] = field(default_factory=dict)
     refs: list[int] = field(default_factory=list)
     ref_keys: list[np.ndarray] = field(default_factory=list)
@@ -227,12 +228,15 @@ class _Pending:
         hit = (row.cluster_id, row.processed)
         for k in kinds:
             self.found[k] = hit  # the newest row carrying an identity answers for it, as in the store
+            if k[0][0] == "x":
+                self.feed_of[k] = row.feed_url
 
-    def seen(self, kinds: list[tuple[str, str, str]]) -> dict[str, tuple[str, bool]]:
+    def seen(self, kinds: list[tuple[str, str, str]], feed: str) -> dict[str, tuple[str, bool]]:
+        """As `Store.seen_many`, of the chunk's own rows (`feed`: the asking story's)."""
         found = self.found
         if found.keys().isdisjoint(kinds):  # (one pass in C: most stories' are new)
             return {}
-        return {k[0]: hit for k in kinds if (hit := found.get(k))}
+        return {k[0]: hit for k in kinds if (hit := found.get(k)) and self.feed_of.get(k) != feed}
 
     def index(self, ref: int, keys: np.ndarray) -> None:
         self.refs.append(ref)
@@ -460,7 +464,7 @@ class Deduper:
         clock = time.perf_counter
         t0 = clock()
         texts = [(norm_title(s.title), lead(s.summary, extra=self._extra)) for s in stories]
-        idents = [Identity(s.id, s.feed_url, s.guid, canonical_url(s.link), fingerprint(t, ld))
+        idents = [Identity(s.id, s.feed_url, s.guid, item_url(s.link), fingerprint(t, ld))
                   for s, (t, ld) in zip(stories, texts, strict=True)]
         t1 = clock()
         stored = self.store.seen_many(idents)
@@ -488,7 +492,7 @@ class Deduper:
                 nt, keys = title_counts[i], sig.keys[bounds[i] : bounds[i + 1]].tolist()
                 mine += [(r, j < nt, 1) for j, k in enumerate(keys) for r in pending.keys.get(k, ())]
             kinds = identities(*idents[i])
-            here = pending.seen(kinds)
+            here = pending.seen(kinds, story.feed_url)
             found = {**stored[i], **here} if here else stored[i]
             if mine:
                 candidates[i] = candidates_of(hits.of(i) + mine, title_counts[i],

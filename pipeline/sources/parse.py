@@ -133,7 +133,7 @@ def _story(entry: Any, source: str, feed_url: str, fetched: float, aggregator: b
     guid = str(entry.get("id", "") or "")
     stamp = entry.get("published_parsed") or entry.get("updated_parsed")
     published = float(calendar.timegm(stamp)) if stamp else fetched
-    identity = guid or canonical_url(link) or f"{title}\n{summary[:200]}"
+    identity = guid or item_url(link) or f"{title}\n{summary[:200]}"
     sid = hashlib.sha1(f"{feed_url}\n{identity}".encode(), usedforsecurity=False).hexdigest()[:16]
     return Story(
         id=sid, feed_url=feed_url, source=source, title=title or summary[:120], summary=summary,
@@ -150,6 +150,14 @@ def canonical_url(url: str) -> str:
     if plain := _PLAIN_URL.fullmatch(url):  # the common case, without urlsplit: the same parts, 3x faster
         return _canonical(plain[1], plain[2] or "", "")
     return _canonical_split(url)
+
+
+def item_url(link: str) -> str:
+    """`canonical_url` of an item's link, or '' when it is a site's root (`example.com/`), which names no item:
+    feeds that link every item to their home page are not rare, and taking the link for the item's identity
+    made all their items one story (each new one dropped as the first again)."""
+    url = canonical_url(link)
+    return "" if url.find("/") == len(url) - 1 else url
 
 
 def _canonical_split(url: str) -> str:

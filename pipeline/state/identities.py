@@ -1,8 +1,8 @@
 """An in-memory index of the stored stories' identities, so the story table needs no index of its own on them.
 
-Each story is known by up to six identities (`identities`): its id; its GUID, canonical URL and content
-fingerprint within its feed (the same item republished under a new GUID or link form); its canonical URL and
-(when it is a URL, URI or UUID) GUID in any feed. As SQLite indexes these were five B-trees with an entry at
+Each story is known by up to five identities (`identities`): its id; its GUID and content fingerprint within
+its feed (the same item republished under a new GUID or link form); its canonical URL and (when it is a URL,
+URI or UUID) GUID in other feeds. As SQLite indexes these were five B-trees with an entry at
 a random place for every story: at a million stories their pages no longer stay in cache, so each story cost
 about 45 µs of index upkeep on write and as much again when the write-ahead log was copied into the file. Here
 they are 64-bit hashes in sorted numpy arrays (plus a dict of the newest, merged in when it grows), mapping each
@@ -32,17 +32,16 @@ def global_guid(guid: str) -> bool:
 
 
 def identities(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[tuple[str, str, str]]:
-    """The lookups a story answers to, as (kind, feed or '', value), without empty ones: `id`; `guid`, `url`,
-    `fp` within its feed; `xurl` in any feed, and `xguid` when the GUID is a `global_guid` (see
-    `Store.seen_many`)."""
+    """The lookups a story answers to, as (kind, feed or '', value), without empty ones: `id`; `guid` and `fp`
+    within its feed; `xurl`, and `xguid` when the GUID is a `global_guid`, for another feed's stories (see
+    `Store.seen_many`). A link is no identity within its feed: an item without a GUID takes its id from its link
+    already, and items that share one (a feed linking every item to a section page) are not one item."""
     if guid and url and fp and "://" in guid:  # most stories: the list in one go (~3x fewer steps; made three
-        return [("id", "", story_id), ("guid", feed, guid), ("url", feed, url), ("fp", feed, fp),  # times a story)
-                ("xurl", "", url), ("xguid", "", guid)]
+        return [("id", "", story_id), ("guid", feed, guid), ("fp", feed, fp), ("xurl", "", url),  # times a story)
+                ("xguid", "", guid)]
     out = [("id", "", story_id)]  # (`story_identity`, without a call)
     if guid:
         out.append(("guid", feed, guid))
-    if url:
-        out.append(("url", feed, url))
     if fp:
         out.append(("fp", feed, fp))
     if url:

@@ -274,7 +274,9 @@ class SqliteStore:
             ident, row = flat[at], rows.get(seqs[at])
             if row is not None and ident in identities(*row[:5]):
                 kind = ident[0]
-                out[owner][kind] = (row[5], bool(row[6]) and kind not in ("xurl", "xguid"))
+                if kind[0] == "x" and row[1] == items[owner].feed_url:  # `xurl`, `xguid`: other feeds' only
+                    continue
+                out[owner][kind] = (row[5], bool(row[6]) and kind[0] != "x")
         return out
 
     def _in(self, sql: str, values: set[Any]) -> list[Any]:

@@ -24,8 +24,8 @@ class AlertHistory:
 @dataclass(frozen=True, slots=True)
 class Seen:
     """What the store knows about a story about to be clustered: (cluster id, processed) of the story itself
-    (`known`) or of the same item of the same feed under another GUID, link or text fingerprint (`twin`), and
-    the cluster of another feed's story with the same canonical URL or GUID (`same_link`)."""
+    (`known`) or of the same item of the same feed under another GUID or the same text fingerprint (`twin`),
+    and the cluster of another feed's story with the same canonical URL or GUID (`same_link`)."""
 
     known: tuple[str, bool] | None
     twin: tuple[str, bool] | None
@@ -34,7 +34,7 @@ class Seen:
     @staticmethod
     def of(found: Mapping[str, tuple[str, bool]]) -> Seen:
         """From the newest stored story matching each kind of lookup (see `Store.seen_many`)."""
-        twin = next((found[k] for k in ("guid", "url", "fp") if k in found), None)
+        twin = next((found[k] for k in ("guid", "fp") if k in found), None)
         same = next((found[k][0] for k in ("xurl", "xguid") if k in found), None)
         return Seen(found.get("id"), twin, same)
 
@@ -98,10 +98,10 @@ class Store(Protocol):
 
     def seen_many(self, items: list[Identity]) -> list[dict[str, tuple[str, bool]]]:
         """For each story, in a few round trips for all: the newest stored story matching it, as (cluster id,
-        processed), by kind — `id`: the story itself; `guid`, `url`, `fp`: the same feed's item
-        under that GUID, canonical URL or content fingerprint; `xurl`, `xguid`: any feed's story with that
-        canonical URL or GUID (the newest: when a URL's first cluster has closed, the one it went to next; a
-        GUID only when it is a URL, URI or UUID: `identities.global_guid`). Empty values match nothing.
+        processed), by kind — `id`: the story itself; `guid`, `fp`: the same feed's item under that GUID or
+        content fingerprint; `xurl`, `xguid`: another feed's story with that canonical URL or GUID (the newest
+        story carrying it, if it is another feed's: when a URL's first cluster has closed, the one it went to
+        next; a GUID only when it is a URL, URI or UUID: `identities.global_guid`). Empty values match nothing.
         `Seen.of` reads the answer."""
 
     state_id: str  # a random id given to the state when it was created: a file started over gets a new one

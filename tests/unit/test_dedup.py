@@ -68,21 +68,39 @@ def test_same_link_across_feeds_joins(store: SqliteStore) -> None:
     assert b.cluster.sources == ("A", "B")
 
 
+FLOOD = ("Flooding closes schools across the valley",
+         "Heavy rain overnight flooded roads and closed twelve schools across the valley, officials said.")
+TEXAS = ("Texas activist flees the state after threats",
+         "A prominent activist has left Texas after receiving threats, her lawyer said on Monday.")
+
+
 def test_a_bare_guid_in_two_feeds_is_two_stories_a_url_guid_one(store: SqliteStore) -> None:
     """GUIDs such as "1234" are only unique within their feed: two outlets' stories 1234 are different stories
     (merged, the second's alert would be hidden). A GUID that is a URL names one item in every feed."""
     d = Deduper(store)
-    flood = ("Flooding closes schools across the valley",
-             "Heavy rain overnight flooded roads and closed twelve schools across the valley, officials said.")
-    texas = ("Texas activist flees the state after threats",
-             "A prominent activist has left Texas after receiving threats, her lawyer said on Monday.")
-    a = d.add(make_story(*flood, source="Valley Times", guid="1234"))
-    b = d.add(make_story(*texas, source="Austin Daily", guid="1234"))
+    a = d.add(make_story(*FLOOD, source="Valley Times", guid="1234"))
+    b = d.add(make_story(*TEXAS, source="Austin Daily", guid="1234"))
     assert a and b and b.reason == Reason.NEW.value and b.cluster.id != a.cluster.id
     c = d.add(make_story("Council approves new bridge over the river", source="Valley Times",
                          guid="https://valley.example/p/1"))
     e = d.add(make_story("Other words entirely", source="Wire Mirror", guid="https://valley.example/p/1"))
     assert c and e and e.cluster.id == c.cluster.id and e.reason == Reason.SAME_LINK.value
+
+
+@pytest.mark.parametrize("one_chunk", [True, False])
+def test_items_of_one_feed_sharing_a_section_link_are_different_stories(store: SqliteStore, one_chunk: bool) -> None:
+    """Feeds that link every item to one page (a section, the home page) are not rare: the link is then no
+    identity, within the feed or across feeds (the second story was dropped as the first again, or merged)."""
+    d = Deduper(store)
+    stories = [make_story(*FLOOD, "Valley Times", guid="https://valley.example/?p=1", link="https://valley.example/news"),
+               make_story(*TEXAS, "Valley Times", guid="https://valley.example/?p=2", link="https://valley.example/news")]
+    out = list(d.add_all(stories)) if one_chunk else [d.add(s) for s in stories]
+    assert [o and o.reason for o in out] == [Reason.NEW.value, Reason.NEW.value]
+    home = [make_story("Council approves the new bridge budget", "", "Other Paper", link="https://valley.example/"),
+            make_story("Harvest festival draws record crowds", "", "Third Paper", link="http://www.valley.example")]
+    assert [o and o.reason for o in d.add_all(home)] == [Reason.NEW.value, Reason.NEW.value]  # a site's root
+    copy = d.add(make_story("Other words entirely", "", "Wire Mirror", link="https://valley.example/news"))
+    assert copy and copy.reason == Reason.SAME_LINK.value  # the same (non-root) link in another feed still is
 
 
 def test_the_same_link_after_its_cluster_closed_starts_a_new_one(store: SqliteStore) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.demo import FEEDS_DIR
 from pipeline.model import FeedSpec
-from pipeline.sources.parse import _canonical_split, canonical_url, clean_text, parse_feed, split_items
+from pipeline.sources.parse import _canonical_split, canonical_url, clean_text, item_url, parse_feed, split_items
 
 FEED = FeedSpec("http://127.0.0.1/x.xml", "")
 
@@ -52,6 +52,21 @@ def test_empty_item_is_skipped_with_reason() -> None:
     body = b"<rss version='2.0'><channel><title>T</title><item><link>http://a/</link></item></channel></rss>"
     res = parse_feed(body, {}, FEED, 1.0)
     assert res.stories == () and res.skipped == {"no title and no text": 1}
+
+
+def test_items_without_guid_linking_to_the_home_page_keep_apart() -> None:
+    """An item's id comes from its GUID, else its link, else its text; a site's root names no item, so items
+    that all link to it are told apart by their text (they were all one story)."""
+    body = (b"<rss version='2.0'><channel><title>T</title>"
+            b"<item><title>Flood closes schools</title><link>https://www.valley.example/</link></item>"
+            b"<item><title>Bridge budget approved</title><link>https://valley.example</link></item>"
+            b"<item><title>Fair opens</title><link>https://valley.example/fair</link></item>"
+            b"<item><title>Fair opens again</title><link>https://valley.example/fair?utm_source=x</link></item>"
+            b"</channel></rss>")
+    ids = [s.id for s in parse_feed(body, {}, FEED, 1.0).stories]
+    assert len(ids) == 4 and ids[0] != ids[1] and ids[2] == ids[3]  # the same article's link: the same item
+    assert [item_url(u) for u in ("https://www.x.org/", "http://x.org", "http://x.org/?p=1", "https://x.org/a")] == [
+        "", "", "x.org/?p=1", "x.org/a"]
 
 
 def test_canonical_url_drops_tracking_and_fragment() -> None:

@@ -53,7 +53,7 @@ def test_index_answers_with_the_newest_row_before_and_after_merging() -> None:
     assert ids.find([keys["id"], keys["xurl"], keys["guid"], 12345]) == [1, 2, 1, 0]
     assert ids.due()
     ids.merge()
-    assert not ids.recent and len(ids) == 6  # (id, guid, url, xurl) each (bare GUIDs: no xguid), the URL's two shared
+    assert not ids.recent and len(ids) == 5  # (id, guid, xurl) each (bare GUIDs: no xguid), the URL's shared
     assert ids.find([keys["id"], keys["xurl"], keys["guid"], 12345]) == [1, 2, 1, 0]
     ids.add(3, [k for _, k in identity_keys("c", FEED, "", "http://x/1", "")])  # newer, in the dict
     assert ids.find([keys["xurl"]]) == [3]
@@ -118,7 +118,7 @@ def test_only_guids_that_name_their_site_are_looked_up_in_every_feed() -> None:
         assert global_guid(guid), guid
     for guid in ("1234", "article-17", "x.example/a/1", "3f2504e0", "urn"):
         assert not global_guid(guid), guid
-    assert [k for k, *_ in identities("s", FEED, "1234", "x.example/1", "f")] == ["id", "guid", "url", "fp", "xurl"]
+    assert [k for k, *_ in identities("s", FEED, "1234", "x.example/1", "f")] == ["id", "guid", "fp", "xurl"]
 
 
 def test_seen_many_finds_each_kind_and_checks_the_row(tmp_path: Path) -> None:
@@ -128,9 +128,11 @@ def test_seen_many_finds_each_kind_and_checks_the_row(tmp_path: Path) -> None:
     got = store.seen_many([ident("s1"), ident("new", url="http://x/1"),
                            ident("new", guid="tag:x,2026:1", feed="http://other"), ident("new", fp="f1"),
                            ident("new", fp="f1", feed="http://other"), ident("nothing"),
-                           ident("new", guid="g2", feed="http://b.example/feed"), ident("new", guid="g2")])
+                           ident("new", guid="g2", feed="http://b.example/feed"), ident("new", guid="g2"),
+                           ident("new", url="http://x/1", feed="http://other")])
     assert got[0] == {"id": ("c1", False)}
-    assert got[1] == {"url": ("c1", False), "xurl": ("c1", False)}
+    assert got[1] == {}  # a link is no identity within its feed (items linking to one section page)...
+    assert got[8] == {"xurl": ("c1", False)}  # ...but in another feed, the same link is the same story
     assert got[2] == {"xguid": ("c1", False)}  # another feed's item with this GUID: same link, not a twin
     assert got[3] == {"fp": ("c1", False)}
     assert got[4] == {} and got[5] == {}  # a fingerprint counts within its feed only
