@@ -46,7 +46,8 @@ class Reason(str, Enum):
 
     NEW = "new-cluster"
     REPLAY = "replay"  # assigned in a cycle that did not finish; re-emitted so no alert is lost
-    SAME_ITEM = "same-item"  # the same feed's item again under a new GUID, link or id (same text), not yet alerted
+    # the same feed's item again (its GUID, or its text under a new GUID, link or id), not yet alerted
+    SAME_ITEM = "same-item"
     SAME_LINK = "same-link"
     SIMILAR_TITLE = "similar-title"
     SIMILAR_LEAD = "similar-lead"
