@@ -2,15 +2,15 @@
 
 Each story is known by up to five identities (`identities`): its id; its GUID and content fingerprint within
 its feed (the same item republished under a new GUID or link form); its canonical URL and (when it is a URL,
-URI or UUID) GUID in other feeds. As SQLite indexes these were five B-trees with an entry at
-a random place for every story: at a million stories their pages no longer stay in cache, so each story cost
-about 45 µs of index upkeep on write and as much again when the write-ahead log was copied into the file. Here
-they are 64-bit hashes in sorted numpy arrays (plus a dict of the newest, merged in when it grows), mapping each
-identity to the newest story row (`seq`) carrying it; the table itself is then only appended to.
+URI or UUID) GUID in other feeds. As SQLite indexes these were five B-trees with an entry at a random place for
+every story: at a million stories their pages no longer stay in cache, so each story cost about 45 µs of index
+upkeep on write and as much again when the write-ahead log was copied into the file. Here they are 64-bit hashes
+in sorted numpy arrays (plus a dict of the newest, merged in when it grows), mapping each identity to the newest
+story row (`seq`) carrying it; the table itself is then only appended to.
 
 The index is a cache of the table, never the truth: it is filled from the rows after the last one it saw
 (`upto`), so it follows what any connection wrote, and every hit is read back and compared with the row
-(a hash collision or a deleted row is a miss). Memory is 12 bytes per identity (about 75 MB for a million
+(a hash collision or a deleted row is a miss). Memory is 12 bytes per identity (about 60 MB for a million
 stories with GUIDs and links); rows deleted by eviction are dropped at the next merge.
 """
 
