@@ -133,7 +133,11 @@ def _story(entry: Any, source: str, feed_url: str, fetched: float, aggregator: b
     guid = str(entry.get("id", "") or "")
     stamp = entry.get("published_parsed") or entry.get("updated_parsed")
     published = float(calendar.timegm(stamp)) if stamp else fetched
-    identity = guid or item_url(link) or f"{title}\n{summary[:200]}"
+    # Without a GUID, the link and headline: feeds linking every item to one section page are not rare, and by its
+    # link alone each new item was taken for the first (an edited headline makes a new id: the near-duplicate test
+    # puts it in its cluster, with no alert, as its outlet is already there).
+    url = item_url(link)
+    identity = guid or (f"{url}\n{title}" if url else f"{title}\n{summary[:200]}")
     sid = hashlib.sha1(f"{feed_url}\n{identity}".encode(), usedforsecurity=False).hexdigest()[:16]
     return Story(
         id=sid, feed_url=feed_url, source=source, title=title or summary[:120], summary=summary,

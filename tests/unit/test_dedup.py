@@ -74,6 +74,23 @@ TEXAS = ("Texas activist flees the state after threats",
          "A prominent activist has left Texas after receiving threats, her lawyer said on Monday.")
 
 
+def test_an_item_without_guid_whose_headline_is_edited_stays_in_its_cluster(store: SqliteStore) -> None:
+    """Without a GUID an item's id is its link and headline (items sharing a section link are told apart): an
+    edited headline is a new id, and the near-duplicate test puts it in the first one's cluster (its outlet is
+    there already, so no alert fires for it)."""
+    def item(title: str) -> bytes:
+        return (b"<rss version='2.0'><channel><title>Valley Times</title><item><title>" + title.encode() +
+                b"</title><link>https://valley.example/news/flood</link><description>" + FLOOD[1].encode() +
+                b"</description></item></channel></rss>")
+
+    spec = FeedSpec("http://valley.example/feed", "Valley Times")
+    first, edited = (parse_feed(item(t), {}, spec, 1000.0).stories[0] for t in (FLOOD[0], FLOOD[0] + " for a week"))
+    assert first.id != edited.id
+    d = Deduper(store)
+    a, b = d.add(first), d.add(edited)
+    assert a and b and b.cluster.id == a.cluster.id and b.cluster.sources == ("Valley Times",)
+
+
 def test_a_bare_guid_in_two_feeds_is_two_stories_a_url_guid_one(store: SqliteStore) -> None:
     """GUIDs such as "1234" are only unique within their feed: two outlets' stories 1234 are different stories
     (merged, the second's alert would be hidden). A GUID that is a URL names one item in every feed."""
