@@ -28,7 +28,7 @@ from pipeline.dedup.index import DEFAULT_CAPACITY, WAYS, KeyTable, Signatures, r
 from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, Story
 from pipeline.sources.parse import item_url
-from pipeline.state.identities import identities
+from pipeline.state.identities import answers, identities
 from pipeline.state.store import Assignment, ClusterRecord, Identity, Seen, Store
 
 DEFAULT_WINDOW = 72 * 3600.0
@@ -218,7 +218,7 @@ class _Pending:
     stored: dict[str, ClusterRecord | None] = field(default_factory=dict)  # read from the store (None: gone)
     rows: list[Assignment] = field(default_factory=list)
     found: dict[tuple[str, str, str], tuple[str, bool]] = field(default_factory=dict)
-    feed_of: dict[tuple[str, str, str], str] = field(default_factory=dict)  # of `xurl`, `xguid` found
+    feed_of: dict[tuple[str, str, str], str] = field(default_factory=dict)  # the feed of the row in `found`
     keys: dict[int, list[int]] = field(default_factory=dict)
     refs: list[int] = field(default_factory=list)
     ref_keys: list[np.ndarray] = field(default_factory=list)
@@ -229,15 +229,14 @@ class _Pending:
         hit = (row.cluster_id, row.processed)
         for k in kinds:
             self.found[k] = hit  # the newest row carrying an identity answers for it, as in the store
-            if k[0][0] == "x":
-                self.feed_of[k] = row.feed_url
+            self.feed_of[k] = row.feed_url
 
     def seen(self, kinds: list[tuple[str, str, str]], feed: str) -> dict[str, tuple[str, bool]]:
         """As `Store.seen_many`, of the chunk's own rows (`feed`: the asking story's)."""
         found = self.found
         if found.keys().isdisjoint(kinds):  # (one pass in C: most stories' are new)
             return {}
-        return {k[0]: hit for k in kinds if (hit := found.get(k)) and self.feed_of.get(k) != feed}
+        return {k[0]: hit for k in kinds if (hit := found.get(k)) and answers(k[0], self.feed_of[k], feed)}
 
     def index(self, ref: int, keys: np.ndarray) -> None:
         self.refs.append(ref)

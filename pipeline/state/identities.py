@@ -51,6 +51,12 @@ def identities(story_id: str, feed: str, guid: str, url: str, fp: str) -> list[t
     return out
 
 
+def answers(kind: str, row_feed: str, feed: str) -> bool:
+    """Does a row (of `row_feed`) carrying an identity of `kind` answer for a story of `feed`? `xurl` and `xguid`
+    are for other feeds' stories only: within a feed a link proves nothing, and a GUID has `guid`."""
+    return kind[0] != "x" or row_feed != feed
+
+
 def story_identity(story_id: str) -> tuple[str, str, str]:
     """The identity of a story's id (its first, `id`)."""
     return ("id", "", story_id)

@@ -20,7 +20,15 @@ import numpy as np
 
 from pipeline.model import Alert, alert_from_dict, alert_to_dict
 from pipeline.sources.schedule import FeedState
-from pipeline.state.identities import IdentityIndex, cluster_identity, identities, many_keys, rows_keys, story_identity
+from pipeline.state.identities import (
+    IdentityIndex,
+    answers,
+    cluster_identity,
+    identities,
+    many_keys,
+    rows_keys,
+    story_identity,
+)
 from pipeline.state.store import AlertHistory, Assignment, ClusterRecord, Identity
 
 SCHEMA_VERSION = 4
@@ -274,9 +282,8 @@ class SqliteStore:
             ident, row = flat[at], rows.get(seqs[at])
             if row is not None and ident in identities(*row[:5]):
                 kind = ident[0]
-                if kind[0] == "x" and row[1] == items[owner].feed_url:  # `xurl`, `xguid`: other feeds' only
-                    continue
-                out[owner][kind] = (row[5], bool(row[6]) and kind[0] != "x")
+                if answers(kind, row[1], items[owner].feed_url):
+                    out[owner][kind] = (row[5], bool(row[6]) and kind[0] != "x")
         return out
 
     def _in(self, sql: str, values: set[Any]) -> list[Any]:
