@@ -331,9 +331,12 @@ def read_story_lines(path: str) -> list[Story]:
     """Stories from JSON lines: `id`, `title`, `source` required; `summary`, `link`, `published` (see
     `story_time`) optional.
 
-    Raises ValueError naming the line of the first bad record, what is wrong with it and what a line needs.
+    Raises ValueError naming each bad line (the first `SHOWN_BAD_LINES` of them, and how many more), what is wrong
+    with it and what a line needs: one run shows every line to fix, not one at a time.
     """
     stories: list[Story] = []
+    bad: list[str] = []
+    count = 0
     now = time.time()
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -348,14 +351,26 @@ def read_story_lines(path: str) -> list[Story]:
                 published = story_time(d["published"]) if d.get("published") not in (None, "") else now
             except ValueError as e:
                 what = f"not JSON ({e.msg}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else str(e)
-                raise ValueError(f"{path}:{n}: not a story line: {what}. Each line is one JSON object with id, "
-                                 "title and source (summary, link, published optional)") from e
+                count += 1
+                if len(bad) < SHOWN_BAD_LINES:
+                    bad.append(f"{path}:{n}: not a story line: {what}")
+                continue
             stories.append(Story(
                 id=str(d["id"]), feed_url=f"input:{d['source']}", source=str(d["source"]), title=str(d["title"]),
                 summary=str(d.get("summary") or ""), link=str(d.get("link") or ""), guid="", published=published,
                 fetched=published,
             ))
+    if count == 1:
+        raise ValueError(f"{bad[0]}. {LINE_NEEDS}")
+    if count:
+        more = [f"... and {count - len(bad)} more"] if count > len(bad) else []
+        raise ValueError("\n".join([*bad, *more, f"{count} of {count + len(stories)} lines are not story lines "
+                                                  f"(nothing was done). {LINE_NEEDS}"]))
     return stories
+
+
+SHOWN_BAD_LINES = 20  # bad story lines named in the error, at most (then how many more)
+LINE_NEEDS = "Each line is one JSON object with id, title and source (summary, link, published optional)"
 
 
 CLUSTER_BATCH = 20_000  # stories a pipeline run of `cluster_file`: a big worker cycle's worth

@@ -55,3 +55,26 @@ def test_a_bad_line_is_named_with_what_is_wrong_and_what_a_line_needs(tmp_path: 
     assert str(err.value).startswith(f"{src}:2: not a story line: {what}")
     assert str(err.value).endswith("Each line is one JSON object with id, title and source (summary, link, "
                                    "published optional)")
+
+
+def test_every_bad_line_is_named_in_one_error(tmp_path: Path) -> None:
+    """One run names every line to fix (up to 20, then how many more), not the first alone."""
+    src = tmp_path / "in.jsonl"
+    good = '{"id": "ok", "title": "t", "source": "s"}'
+    src.write_text("\n".join([good, "not json", good, "[1]", '{"id": "x"}', good]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        read_story_lines(str(src))
+    assert str(err.value).splitlines() == [
+        f"{src}:2: not a story line: not JSON (Expecting value, column 1)",
+        f"{src}:4: not a story line: a JSON list, not an object",
+        f"{src}:5: not a story line: no title, source",
+        "3 of 6 lines are not story lines (nothing was done). Each line is one JSON object with id, title and "
+        "source (summary, link, published optional)",
+    ]
+    src.write_text("\n".join(["[]"] * 25 + [good]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        read_story_lines(str(src))
+    lines = str(err.value).splitlines()
+    assert [line.split(":")[1] for line in lines[:20]] == [str(n) for n in range(1, 21)]
+    assert lines[20:] == ["... and 5 more", "25 of 26 lines are not story lines (nothing was done). Each line is one "
+                          "JSON object with id, title and source (summary, link, published optional)"]
