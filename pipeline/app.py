@@ -327,9 +327,9 @@ def story_time(value: object) -> float:
                      "2026-12-01T08:00:00Z or 'Tue, 01 Dec 2026 08:00:00 GMT', or leave it out")
 
 
-def read_story_lines(path: str) -> list[Story]:
+def read_story_lines(path: str, unique_ids: bool = False) -> list[Story]:
     """Stories from JSON lines: `id`, `title`, `source` required; `summary`, `link`, `published` (see
-    `story_time`) optional.
+    `story_time`) optional; with `unique_ids`, a line repeating an earlier line's id is a bad line too.
 
     Raises ValueError naming each bad line (the first `SHOWN_BAD_LINES` of them, and how many more), what is wrong
     with it and what a line needs: one run shows every line to fix, not one at a time.
@@ -337,6 +337,7 @@ def read_story_lines(path: str) -> list[Story]:
     stories: list[Story] = []
     bad: list[str] = []
     count = 0
+    first_line: dict[str, int] = {}  # id -> the line it was first on (with `unique_ids`)
     now = time.time()
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -351,9 +352,15 @@ def read_story_lines(path: str) -> list[Story]:
                 published = story_time(d["published"]) if d.get("published") not in (None, "") else now
             except ValueError as e:
                 what = f"not JSON ({e.msg}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else str(e)
+                problem = f"not a story line: {what}"
+            else:
+                seen = first_line.setdefault(str(d["id"]), n) if unique_ids else n
+                problem = "" if seen == n else f"id {str(d['id'])!r} is used twice (first on line {seen}): ids must " \
+                                               "be unique"
+            if problem:
                 count += 1
                 if len(bad) < SHOWN_BAD_LINES:
-                    bad.append(f"{path}:{n}: not a story line: {what}")
+                    bad.append(f"{path}:{n}: {problem}")
                 continue
             stories.append(Story(
                 id=str(d["id"]), feed_url=f"input:{d['source']}", source=str(d["source"]), title=str(d["title"]),
@@ -364,7 +371,7 @@ def read_story_lines(path: str) -> list[Story]:
         raise ValueError(f"{bad[0]}. {LINE_NEEDS}")
     if count:
         more = [f"... and {count - len(bad)} more"] if count > len(bad) else []
-        raise ValueError("\n".join([*bad, *more, f"{count} of {count + len(stories)} lines are not story lines "
+        raise ValueError("\n".join([*bad, *more, f"{count} of {count + len(stories)} lines cannot be used "
                                                   f"(nothing was done). {LINE_NEEDS}"]))
     return stories
 
@@ -387,13 +394,8 @@ def cluster_file(input_path: str, out: str, window: float = DEFAULT_WINDOW,
     too), with Beam holding one batch instead of the whole file (one run over 100,000 stories took 1 GiB)."""
     from pipeline.dedup.transform import DedupStories, WriteClusterRows
 
-    stories = read_story_lines(input_path)
-    order: dict[str, int] = {}
-    for i, story in enumerate(stories):
-        if story.id in order:  # the output names stories by id
-            raise ValueError(f"{input_path}: story id {story.id!r} is used twice (stories {order[story.id] + 1} and "
-                             f"{i + 1}); ids must be unique")
-        order[story.id] = i
+    stories = read_story_lines(input_path, unique_ids=True)  # the output names stories by id
+    order = {story.id: i for i, story in enumerate(stories)}
     stories.sort(key=lambda s: (s.fetched, s.published, s.id))
     beam, options, runner = _beam()
     # The output is opened first (a wrong path fails before the work), and emptied only once the rows are in.

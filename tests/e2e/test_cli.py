@@ -199,6 +199,10 @@ def test_cluster_command_writes_one_row_per_story(tmp_path: Path) -> None:
     res = newswatch("cluster", str(bad), "--out", str(out))
     assert res.returncode == 2 and f"{bad}:1: not a story line: no title, source" in res.stderr
     assert len(out.read_text(encoding="utf-8").splitlines()) == 4  # a failed run leaves the last output as it was
+    bad.write_text('{"id": 1, "title": "t", "source": "s"}\n{"id": "1", "title": "u", "source": "s"}\n',
+                   encoding="utf-8")
+    res = newswatch("cluster", str(bad), "--out", str(out))  # the output names stories by id: one id, one story
+    assert res.returncode == 2 and f"{bad}:2: id '1' is used twice (first on line 1)" in res.stderr
     nowhere = tmp_path / "no-such-dir" / "out.jsonl"
     res = newswatch("cluster", str(src), "--out", str(nowhere))
     assert res.returncode == 2 and f"cluster: cannot write {nowhere}: No such file or directory" in res.stderr

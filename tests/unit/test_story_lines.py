@@ -68,7 +68,7 @@ def test_every_bad_line_is_named_in_one_error(tmp_path: Path) -> None:
         f"{src}:2: not a story line: not JSON (Expecting value, column 1)",
         f"{src}:4: not a story line: a JSON list, not an object",
         f"{src}:5: not a story line: no title, source",
-        "3 of 6 lines are not story lines (nothing was done). Each line is one JSON object with id, title and "
+        "3 of 6 lines cannot be used (nothing was done). Each line is one JSON object with id, title and "
         "source (summary, link, published optional)",
     ]
     src.write_text("\n".join(["[]"] * 25 + [good]) + "\n", encoding="utf-8")
@@ -76,5 +76,17 @@ def test_every_bad_line_is_named_in_one_error(tmp_path: Path) -> None:
         read_story_lines(str(src))
     lines = str(err.value).splitlines()
     assert [line.split(":")[1] for line in lines[:20]] == [str(n) for n in range(1, 21)]
-    assert lines[20:] == ["... and 5 more", "25 of 26 lines are not story lines (nothing was done). Each line is one "
+    assert lines[20:] == ["... and 5 more", "25 of 26 lines cannot be used (nothing was done). Each line is one "
                           "JSON object with id, title and source (summary, link, published optional)"]
+
+
+def test_a_repeated_id_is_a_bad_line_where_ids_must_be_unique(tmp_path: Path) -> None:
+    """`newswatch cluster` names stories by id in its output: a repeated id is named with both its lines (and
+    the same file is fine where ids need not be unique, as for `rules test --stories`)."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": 7, "title": "a", "source": "s"}\n{"id": "8", "title": "b", "source": "s"}\n\n'
+                   '{"id": "7", "title": "c", "source": "s"}\n', encoding="utf-8")
+    assert [s.id for s in read_story_lines(str(src))] == ["7", "8", "7"]
+    with pytest.raises(ValueError) as err:
+        read_story_lines(str(src), unique_ids=True)
+    assert str(err.value).startswith(f"{src}:4: id '7' is used twice (first on line 1): ids must be unique")
