@@ -93,7 +93,9 @@ def _parser() -> argparse.ArgumentParser:
         "Stories are taken in order of `published` (epoch seconds or a date: 2026-12-01T08:00:00Z, RFC 822). "
         "Reasons: new-cluster (founds a cluster), similar-title / similar-lead (a near-duplicate: score 0-100), "
         "same-link (another feed's story with the same canonical URL or GUID), same-item (the same feed's item "
-        "again: its GUID, or its text under a new GUID, link or id)."))
+        "again: its GUID, or its text under a new GUID, link or id). Ids must be unique: the output names stories "
+        "by id. A line that is not a story, or repeats an id, is named with its line number (every such line, "
+        "in one run) and nothing is written."))
     cl.add_argument("input", help="stories, one JSON object a line")
     cl.add_argument("--out", required=True, help="output JSONL (overwritten)")
     cl.add_argument("--window-hours", type=float, default=72.0, help="cluster window (default 72)")
