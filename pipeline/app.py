@@ -354,9 +354,9 @@ def read_story_lines(path: str, unique_ids: bool = False) -> list[Story]:
                 what = f"not JSON ({e.msg}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else str(e)
                 problem = f"not a story line: {what}"
             else:
-                seen = first_line.setdefault(str(d["id"]), n) if unique_ids else n
-                problem = "" if seen == n else f"id {str(d['id'])!r} is used twice (first on line {seen}): ids must " \
-                                               "be unique"
+                problem = ""
+                if unique_ids and (first := first_line.setdefault(str(d["id"]), n)) != n:
+                    problem = f"id {str(d['id'])!r} is used twice (first on line {first}): ids must be unique"
             if problem:
                 count += 1
                 if len(bad) < SHOWN_BAD_LINES:
