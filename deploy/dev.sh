@@ -29,12 +29,16 @@ fi
 extras=""
 [ "$cmd" = test ] && extras="[test]"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-stamp=".venv/.installed$(echo "$extras" | tr -d '[]')-$(cksum pyproject.toml | cut -d' ' -f1)"
+# (the C kernels' source too: an editable install compiles them at install time, so a change needs a new one)
+stamp=".venv/.installed$(echo "$extras" | tr -d '[]')-$(cat pyproject.toml pipeline/dedup/_native.c | cksum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ]; then
   echo "deploy/dev.sh: installing newswatch$extras into .venv (first run takes a minute)" >&2
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"
   touch "$stamp"
+  .venv/bin/python -c 'import pipeline.dedup._native' 2>/dev/null || echo "deploy/dev.sh: warning: the dedup" \
+    "stage's C kernels were not built (no C compiler? e.g. apt-get install gcc python3-dev, then rm $stamp);" \
+    "newswatch runs without them, slower (README, Dedup speed)" >&2
 fi
 
 case "$cmd" in

@@ -6,6 +6,7 @@ from __future__ import annotations
 import configparser
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipeline.config import load_config
@@ -51,3 +52,22 @@ def test_systemd_unit_stops_gracefully_and_restarts() -> None:
     svc = unit["Service"]
     assert svc["TimeoutStopSec"] == "30" and svc["Restart"] == "on-failure" and svc["KillSignal"] == "SIGTERM"
     assert svc["ExecStart"].endswith("run --config /etc/newswatch/worker.yaml") and svc["User"] == "newswatch"
+
+
+def test_the_c_kernels_are_built_where_a_compiler_is() -> None:
+    """The dedup stage's C kernels are optional at install (without a compiler newswatch runs without them), so a
+    build that broke would go unseen: where the machine has the C compiler Python builds with, they must load."""
+    import os
+    import shutil
+    import sysconfig
+
+    from pipeline.dedup import native
+
+    if os.environ.get("NEWSWATCH_PURE_PYTHON", "") not in ("", "0"):
+        pytest.skip("NEWSWATCH_PURE_PYTHON is set: the kernels are off on purpose")
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no C compiler ({compiler}) on this machine: newswatch runs without the kernels")
+    assert native.KERNELS is not None, (
+        "pipeline/dedup/_native.c was not built or does not load: run `.venv/bin/python -m pip install -e .` and "
+        "read its build output")

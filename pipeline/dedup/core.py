@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 from rapidfuzz import fuzz
 
+from pipeline.dedup import native
 from pipeline.dedup.index import DEFAULT_CAPACITY, WAYS, KeyTable, Signatures, ranks, signatures
 from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, Story
@@ -257,33 +258,45 @@ class _Shared:
     The first holders are the ones that matter: only a story that founds a cluster is a hit, and it comes first."""
 
     def __init__(self, sig: Signatures, n: int, cap: int = SHARED_CAP) -> None:
-        order = np.argsort(sig.keys, kind="stable")  # equal keys in chunk order
-        keys = sig.keys[order]
-        start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])  # where each run of one key starts
-        run = np.repeat(np.arange(len(start)), np.diff(np.r_[start, len(keys)]))
-        # each key's place in its run: how many earlier holders it pairs with (at most `cap`)
-        before = np.minimum(np.arange(len(keys)) - start[run], cap)
-        later = np.repeat(np.arange(len(keys)), before)
-        first = np.cumsum(before) - before  # where each key's pairs start
-        earlier = start[run[later]] + np.arange(len(later)) - np.repeat(first, before)
-        owner, other = sig.owner[order[later]], sig.owner[order[earlier]]
-        keep = owner != other
-        by_story = np.argsort(owner[keep], kind="stable")
-        owner, other = owner[keep][by_story], other[keep][by_story]
-        title = sig.title[order[later]][keep][by_story]
-        # one entry per (story, earlier story, headline or not), where its first pair was (stories < 2**16)
-        pair = (owner.astype(np.int64) << 17) | (other.astype(np.int64) << 1) | title
-        _, first, count = np.unique(pair, return_index=True, return_counts=True)
-        at = np.argsort(first)
-        first = first[at]
-        self.earlier: list[int] = other[first].tolist()
-        self.title: list[bool] = title[first].tolist()
-        self.count: list[int] = count[at].tolist()
-        self.bounds: list[int] = np.searchsorted(owner[first], np.arange(n + 1)).tolist()
+        self.earlier: list[int]
+        self.title: list[bool]
+        self.count: list[int]
+        self.bounds: list[int]
+        if (kernels := native.KERNELS) is not None:
+            e, t, c, b = kernels.shared_pairs(sig.keys, sig.owner, sig.title, n, cap)
+            self.earlier, self.count = np.frombuffer(e, np.intp).tolist(), np.frombuffer(c, np.intp).tolist()
+            self.title, self.bounds = np.frombuffer(t, np.bool_).tolist(), np.frombuffer(b, np.intp).tolist()
+        else:
+            self.earlier, self.title, self.count, self.bounds = _shared(sig, n, cap)
 
     def of(self, i: int) -> list[tuple[int, bool, int]]:
         a, b = self.bounds[i], self.bounds[i + 1]
         return list(zip(self.earlier[a:b], self.title[a:b], self.count[a:b], strict=True)) if a < b else []
+
+
+def _shared(sig: Signatures, n: int, cap: int) -> tuple[list[int], list[bool], list[int], list[int]]:
+    """`_Shared`'s lists computed with numpy (the reference of the kernel `shared_pairs`)."""
+    order = np.argsort(sig.keys, kind="stable")  # equal keys in chunk order
+    keys = sig.keys[order]
+    start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])  # where each run of one key starts
+    run = np.repeat(np.arange(len(start)), np.diff(np.r_[start, len(keys)]))
+    # each key's place in its run: how many earlier holders it pairs with (at most `cap`)
+    before = np.minimum(np.arange(len(keys)) - start[run], cap)
+    later = np.repeat(np.arange(len(keys)), before)
+    first = np.cumsum(before) - before  # where each key's pairs start
+    earlier = start[run[later]] + np.arange(len(later)) - np.repeat(first, before)
+    owner, other = sig.owner[order[later]], sig.owner[order[earlier]]
+    keep = owner != other
+    by_story = np.argsort(owner[keep], kind="stable")
+    owner, other = owner[keep][by_story], other[keep][by_story]
+    title = sig.title[order[later]][keep][by_story]
+    # one entry per (story, earlier story, headline or not), where its first pair was (stories < 2**16)
+    pair = (owner.astype(np.int64) << 17) | (other.astype(np.int64) << 1) | title
+    _, first, count = np.unique(pair, return_index=True, return_counts=True)
+    at = np.argsort(first)
+    first = first[at]
+    return (other[first].tolist(), title[first].tolist(), count[at].tolist(),
+            np.searchsorted(owner[first], np.arange(n + 1)).tolist())
 
 
 def candidates_of(hits: list[tuple[int, bool, int]], title_keys: int, lead_keys: int, limit: int) -> list[str]:

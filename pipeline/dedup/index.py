@@ -36,7 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.dedup import native
 from pipeline.dedup.normalize import STOPWORDS, stemmed
+
+
+def _view(data: bytes, dtype: type) -> np.ndarray:
+    return np.frombuffer(data, dtype=dtype)
+
 
 WAYS = 8  # a power of two (ways wrap around with `& (WAYS - 1)`)
 DEFAULT_CAPACITY = 250_000  # clusters; 61 MiB of table (256 bytes each)
@@ -90,6 +96,9 @@ class _Stems:
 
     def get(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(stem hash, known) of each word hash."""
+        if (kernels := native.KERNELS) is not None:
+            hashes, known = kernels.stem_lookup(np.ascontiguousarray(raw, dtype=_U), self.keys, self.values, self.mask)
+            return _view(hashes, _U), _view(known, np.bool_)
         slot = (raw & _U(self.mask)).astype(np.intp)
         out = np.zeros(len(raw), dtype=_U)
         known = np.zeros(len(raw), dtype=bool)
@@ -159,6 +168,10 @@ def _word_spans(texts: list[tuple[str, str]], lead_span: int) -> tuple[np.ndarra
     if joined.count("\n") >= 2 * len(texts):  # a text with a line break of its own (not a normalized one)
         joined = "\n".join(t.replace("\n", " ") for t in chain.from_iterable(texts))
     data = joined.encode() + b"\n"  # "\n" ends each text, " " each word
+    if (kernels := native.KERNELS) is not None:
+        h, story, title, start, end = kernels.word_spans(data, lead_span)
+        return (_view(h, _U), _view(story, np.intp), _view(title, np.bool_), data, _view(start, np.intp),
+                _view(end, np.intp))
     b = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(b <= 32)
     newline = b[ends] == 10
@@ -234,6 +247,9 @@ def signatures(texts: list[tuple[str, str]], title_words: int = 7, sample: int =
                           np.concatenate([p.title for p in parts]))
     raw, word_owner, in_title, data, starts, ends = _word_spans(texts, lead_span)
     hashes = _stem_hashes(raw, data, starts, ends)
+    if (kernels := native.KERNELS) is not None:
+        keys, owner, title = kernels.keys_of(hashes, word_owner, in_title, n, title_words, sample)
+        return Signatures(_view(keys, _U), _view(owner, np.intp), _view(title, np.bool_))
     stories = np.arange(n)
 
     words, owner = hashes[in_title], word_owner[in_title]
@@ -328,6 +344,10 @@ class KeyTable:
         """`add` for many (ref, key) pairs at once; keys falling into one bucket take its next ways in turn."""
         if not len(keys):
             return
+        if (kernels := native.KERNELS) is not None:
+            kernels.table_add(self._slots, self._next, np.ascontiguousarray(refs, dtype=_U),
+                             np.ascontiguousarray(keys, dtype=_U))
+            return
         bucket, check = self._split(keys)
         order = np.argsort(bucket * len(bucket) + np.arange(len(bucket)))  # stable, as a fast unstable sort
         bucket, check, refs = bucket[order], check[order], refs[order]
@@ -342,6 +362,9 @@ class KeyTable:
 
     def lookup_many(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(index into `keys`, cluster reference) of every stored entry under one of `keys`."""
+        if (kernels := native.KERNELS) is not None:
+            at, refs = kernels.table_lookup(self._slots, np.ascontiguousarray(keys, dtype=_U))
+            return _view(at, np.intp), _view(refs, _U)
         bucket, check = self._split(keys)
         rows = np.take(self._table, bucket, axis=0)  # each key's bucket, one cache line: read once, for both
         key_of_hit, way = np.nonzero((rows >> _U(_REF_BITS)) == check.astype(_U)[:, None])

@@ -10,6 +10,8 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
+from pipeline.dedup import native
+
 BOILERPLATE: tuple[str, ...] = (
     r"get all your news in one place\.?",
     r"100[’']?s of premium titles\.?",
@@ -34,33 +36,50 @@ BOILERPLATE: tuple[str, ...] = (
     r"\((?:afp|ap|reuters|getty images|epa)\)",
 )
 # Run on lower-cased text (6x faster than ignoring case), and never from inside a word: "phone app" is not the
-# chrome "one app", "spread more" not "read more" (the check also makes the scan ~25% faster).
+# chrome "one app", "spread more" not "read more".
 _BOILERPLATE_RE = re.compile("(?<![a-z0-9])(?:" + "|".join(f"(?:{p})" for p in BOILERPLATE) + ")")
 _BOILERPLATE_ANYCASE = re.compile(_BOILERPLATE_RE.pattern, re.IGNORECASE)
-# Without the look-behind, re skips at once to where a pattern's first letter is: 10x faster on Cyrillic
-# text, where few are (on English text the look-behind, which skips the inside of words, is faster).
-_BOILERPLATE_ANYWHERE = re.compile("|".join(f"(?:{p})" for p in BOILERPLATE))
 
-
-# Every pattern's matches contain one of these (a test proves it on the parsed patterns): a text holding none
-# has no boilerplate, and is not scanned. Most texts have none; looking for these costs two fifths of the scan.
-ANCHORS = ("(", "your news", "titles", "one app", "reading", "sign up", "a member", "related stories",
-           "top stories", "subscription", "our picks", "days free", "the app", "global sources", "read more",
-           "appeared first on")
+# Each pattern's anchor: text that every match of the pattern contains (a test proves it on the parsed patterns).
+# A text is scanned only for the patterns whose anchors it holds, most texts for none.
+ANCHOR_OF: tuple[str, ...] = (
+    "your news", "titles", "one app", "reading", "sign up", "titles", "a member", "related stories", "top stories",
+    "subscription", "our picks", "days free", "the app", "global sources", "read more", "reading", "read more",
+    "appeared first on", "(", "(", "(",
+)
+ANCHORS = tuple(dict.fromkeys(ANCHOR_OF))
 
 
 def _boilerplate_in(low: str) -> Iterator[re.Match[str]]:
-    """The matches of `_BOILERPLATE_RE` in lower-cased text, the same ones, found the fastest way for it."""
-    for anchor in ANCHORS:
-        if anchor in low:
-            return _BOILERPLATE_RE.finditer(low) if low.isascii() else _at_word_starts(low)
-    return iter(())
+    """The matches of `_BOILERPLATE_RE` in lower-cased text, the same ones, found the fastest way for it: with the
+    patterns whose anchors the text holds (a copy holds one to three: 10 µs -> 2), by `_at_word_starts`."""
+    kernels = native.KERNELS
+    present = kernels.anchors_in(low, ANCHORS) if kernels is not None else None
+    if present is None:
+        present = tuple([anchor for anchor in ANCHORS if anchor in low])
+    return _at_word_starts(low, _scanner(present)) if present else iter(())
 
 
-def _at_word_starts(low: str) -> Iterator[re.Match[str]]:
-    """`_BOILERPLATE_ANYWHERE`'s matches that `_BOILERPLATE_RE`'s look-behind would allow."""
+_SCANNERS: dict[tuple[str, ...], re.Pattern[str]] = {}  # anchors held -> their patterns as one regex
+
+
+def _scanner(present: tuple[str, ...]) -> re.Pattern[str]:
+    """The patterns anchored by `present`, in their order, as one regex without the look-behind: `re` then skips
+    at once to where one of their first letters is (with the look-behind in front it cannot, and tries every
+    place). There are few sets of anchors a text holds; the regexes are made as they are met, 256 at most."""
+    scanner = _SCANNERS.get(present)
+    if scanner is None:
+        if len(_SCANNERS) >= 256:
+            _SCANNERS.clear()
+        scanner = _SCANNERS[present] = re.compile(
+            "|".join(f"(?:{p})" for p, anchor in zip(BOILERPLATE, ANCHOR_OF, strict=True) if anchor in present))
+    return scanner
+
+
+def _at_word_starts(low: str, scanner: re.Pattern[str]) -> Iterator[re.Match[str]]:
+    """`scanner`'s matches that `_BOILERPLATE_RE`'s look-behind would allow."""
     pos = 0
-    while m := _BOILERPLATE_ANYWHERE.search(low, pos):
+    while m := scanner.search(low, pos):
         start = m.start()
         if start and low[start - 1] in _LETTER_OR_DIGIT:  # inside a word: not this one, try one further
             pos = start + 1
@@ -163,6 +182,13 @@ def single_spaced(text: str) -> str:
                 break
         else:
             return text
+    return collapsed(text)
+
+
+def collapsed(text: str) -> str:
+    """`" ".join(text.split())` (by the compiled kernel for ASCII text)."""
+    if (kernels := native.KERNELS) is not None and (out := kernels.single_spaced(text)) is not None:
+        return out  # type: ignore[no-any-return]
     return " ".join(text.split())
 
 
@@ -188,7 +214,7 @@ def strip_boilerplate(text: str, extra: re.Pattern[str] | None = None, start_onl
     if extra is not None:
         text = extra.sub(" ", text)
     if text is not before or text[:1] == " " or text[-1:] == " ":  # something removed: collapse again
-        text = " ".join(text.split())
+        text = collapsed(text)
     # The opening edges once more: chrome removed from the front can uncover a dateline or byline ("Start
     # reading ... KYIV (Reuters) - ..."), as can a byline in front of a dateline. Whenever anything was removed,
     # even at the far end: what the opening of a long text keeps must not depend on its end (`lead`). When
@@ -202,6 +228,14 @@ def words(text: str) -> list[str]:
     if folded.isascii():  # bytes.translate: ~10x faster than str.translate with a table
         return folded.encode("ascii").translate(_NON_WORD).decode("ascii").split()
     return _WORD.findall(folded)
+
+
+def joined_words(text: str, n: int = -1) -> str:
+    """`" ".join(words(text)[:n])`, all of them when `n` < 0 (by the compiled kernel for ASCII text)."""
+    if (kernels := native.KERNELS) is not None and (out := kernels.ascii_words(text, n)) is not None:
+        return out  # type: ignore[no-any-return]
+    found = words(text)
+    return " ".join(found if n < 0 else found[:n])
 
 
 _US = re.compile(r"\bU\.?S\.?(?:A\.?)?(?=\W|$)")  # U.S., US, USA (upper case only: not the pronoun)
@@ -220,7 +254,7 @@ def norm_title(title: str) -> str:
         title = _US.sub(" usa ", title)
     if "." in title:
         title = _DOTTED.sub(lambda m: m.group().replace(".", "") + " ", title)
-    return " ".join(words(title))
+    return joined_words(title)
 
 
 OPENING = 1500  # characters of a long text its lead is looked for in first (full-text feeds carry whole articles)
@@ -241,7 +275,7 @@ def lead(summary: str, n_words: int = 60, extra: re.Pattern[str] | None = None) 
         found = words(strip_boilerplate(summary[:OPENING], extra, start_only=True)[:-_REACH])
         if len(found) > n_words:
             return " ".join(found[:n_words])
-    return " ".join(words(strip_boilerplate(summary, extra))[:n_words])
+    return joined_words(strip_boilerplate(summary, extra), n_words)
 
 
 # Function words and newsroom filler: sharing them says nothing about being the same story.

@@ -1,0 +1,642 @@
+/* Optional compiled kernels of the dedup stage: the same results as the numpy code of
+ * pipeline/dedup/index.py and pipeline/dedup/core.py (`_Shared`), computed in one pass over plain C arrays
+ * instead of a dozen numpy operations a chunk, each a pass over temporary arrays.
+ *
+ * The Python code is the reference: each function here names the Python function it replaces, and
+ * tests/unit/test_native.py checks that both give the same arrays on the eval sets' texts and on random ones.
+ * When this module is not built (no C compiler at install time) or NEWSWATCH_PURE_PYTHON=1 is set, the Python
+ * code runs instead. Arrays come in as buffers (numpy arrays, bytes) and go out as bytes, which the Python side
+ * views with numpy.frombuffer: no numpy headers are needed to build this.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef uint64_t u64;
+
+#define WAYS 8
+#define REF_BITS 48
+#define REF_MASK ((((u64)1) << REF_BITS) - 1)
+#define P 0x100000001B3ULL
+#define AHEAD 16 /* keys ahead whose table bucket is fetched into the cache (a miss takes ~100 ns) */
+
+/* index._mix */
+static inline u64 mix(u64 a, u64 b, u64 salt) {
+    u64 x = a * 0x9E3779B97F4A7C15ULL + b * 0xC2B2AE3D27D4EB4FULL + salt;
+    x ^= x >> 29;
+    return x * 0xBF58476D1CE4E5B9ULL;
+}
+
+/* A new bytes object of `size` bytes, its contents left to fill. */
+static PyObject *new_bytes(Py_ssize_t size, void **data) {
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out != NULL) *data = PyBytes_AS_STRING(out);
+    return out;
+}
+
+/* Get a C-contiguous buffer holding items of `itemsize` bytes; its length in items is set in *n. */
+static int get_array(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int writable, Py_ssize_t *n,
+                     const char *what) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0) return -1;
+    if (view->len % itemsize) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes is not a whole number of %zd-byte items", what, view->len,
+                     itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    *n = view->len / itemsize;
+    return 0;
+}
+
+/* index._word_spans on the joined bytes (texts ended by "\n", words by any byte <= 32):
+ * word_spans(data, lead_span) -> (hash u64, story int64, title bool, start int64, end int64) of each word kept
+ * (every headline word, the first `lead_span` words of a lead), as bytes. */
+static PyObject *word_spans(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    Py_ssize_t lead_span;
+    if (!PyArg_ParseTuple(args, "y*n", &data, &lead_span)) return NULL;
+    const unsigned char *b = data.buf;
+    Py_ssize_t len = data.len, words = 0;
+    for (Py_ssize_t i = 0; i < len; i++) words += b[i] <= 32;
+    void *p[5] = {NULL, NULL, NULL, NULL, NULL};
+    PyObject *out[5] = {new_bytes(words * 8, &p[0]), new_bytes(words * 8, &p[1]), new_bytes(words, &p[2]),
+                        new_bytes(words * 8, &p[3]), new_bytes(words * 8, &p[4])};
+    PyObject *result = NULL;
+    for (int k = 0; k < 5; k++)
+        if (out[k] == NULL) goto done;
+    u64 *hash = p[0];
+    int64_t *story = p[1], *start_at = p[3], *end_at = p[4];
+    unsigned char *title = p[2];
+    Py_ssize_t kept = 0, segment = 0, rank = 0, start = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned char c = b[i];
+        if (c > 32) continue;
+        if (i > start) {  /* a word: b[start:i] */
+            int in_title = (segment & 1) == 0;
+            if (in_title || rank < lead_span) {
+                u64 h = 0;  /* sum of (byte + 1) * P**(i - start), by Horner's rule from the end */
+                for (Py_ssize_t j = i - 1; j >= start; j--) h = h * P + (u64)b[j] + 1;
+                h ^= h >> 31;
+                h *= 0xBF58476D1CE4E5B9ULL;
+                h ^= h >> 29;
+                hash[kept] = h ? h : 1;
+                story[kept] = segment >> 1;
+                title[kept] = (unsigned char)in_title;
+                start_at[kept] = start;
+                end_at[kept] = i;
+                kept++;
+            }
+            rank++;
+        }
+        if (c == 10) {
+            segment++;
+            rank = 0;
+        }
+        start = i + 1;
+    }
+    Py_END_ALLOW_THREADS
+    for (int k = 0; k < 5; k++) {
+        Py_ssize_t size = k == 2 ? kept : kept * 8;
+        if (_PyBytes_Resize(&out[k], size) < 0) goto done;
+    }
+    result = Py_BuildValue("(NNNNN)", out[0], out[1], out[2], out[3], out[4]);
+    for (int k = 0; k < 5; k++) out[k] = NULL;  /* the tuple owns them (or they are gone with it) */
+done:
+    for (int k = 0; k < 5; k++) Py_XDECREF(out[k]);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+/* index._Stems.get: stem_lookup(raw, keys, values, mask) -> (stem hash u64, known bool) of each word hash, from
+ * the open-addressing table (keys, values), linear probing. */
+static PyObject *stem_lookup(PyObject *self, PyObject *args) {
+    PyObject *raw_o, *keys_o, *values_o;
+    unsigned long long mask;
+    if (!PyArg_ParseTuple(args, "OOOK", &raw_o, &keys_o, &values_o, &mask)) return NULL;
+    Py_buffer raw, keys, values;
+    Py_ssize_t n, nk, nv;
+    if (get_array(raw_o, &raw, 8, 0, &n, "raw") < 0) return NULL;
+    if (get_array(keys_o, &keys, 8, 0, &nk, "keys") < 0) {
+        PyBuffer_Release(&raw);
+        return NULL;
+    }
+    if (get_array(values_o, &values, 8, 0, &nv, "values") < 0) {
+        PyBuffer_Release(&raw);
+        PyBuffer_Release(&keys);
+        return NULL;
+    }
+    PyObject *result = NULL, *hashes = NULL, *known = NULL;
+    if (nk != nv || (u64)nk != mask + 1) {
+        PyErr_SetString(PyExc_ValueError, "keys and values must both have mask + 1 slots");
+        goto done;
+    }
+    void *ph = NULL, *pk = NULL;
+    hashes = new_bytes(n * 8, &ph);
+    known = new_bytes(n, &pk);
+    if (hashes == NULL || known == NULL) goto done;
+    const u64 *r = raw.buf, *tk = keys.buf, *tv = values.buf;
+    u64 *h = ph;
+    unsigned char *kn = pk;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        u64 at = r[i] & mask, v = 0;
+        unsigned char hit = 0;
+        for (;;) {
+            u64 stored = tk[at];
+            if (stored == r[i]) {
+                v = tv[at];
+                hit = 1;
+                break;
+            }
+            if (stored == 0) break;
+            at = (at + 1) & mask;
+        }
+        h[i] = v;
+        kn[i] = hit;
+    }
+    result = Py_BuildValue("(OO)", hashes, known);
+done:
+    Py_XDECREF(hashes);
+    Py_XDECREF(known);
+    PyBuffer_Release(&raw);
+    PyBuffer_Release(&keys);
+    PyBuffer_Release(&values);
+    return result;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    u64 x = *(const u64 *)a, y = *(const u64 *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sort a few values (insertion sort: a headline's words, a lead's sampled bigrams) and drop repeats; returns
+ * how many are left. */
+static Py_ssize_t sort_distinct(u64 *v, Py_ssize_t n) {
+    if (n > 64) {
+        qsort(v, (size_t)n, sizeof(u64), cmp_u64);
+    } else {
+        for (Py_ssize_t i = 1; i < n; i++) {
+            u64 x = v[i];
+            Py_ssize_t j = i;
+            for (; j > 0 && v[j - 1] > x; j--) v[j] = v[j - 1];
+            v[j] = x;
+        }
+    }
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (m == 0 || v[i] != v[m - 1]) v[m++] = v[i];
+    return m;
+}
+
+/* The keys part of index.signatures, from the words' stem hashes (0: a stopword), their stories (sorted) and
+ * whether each is a headline word: keys_of(hashes, story, title, n, title_words, sample) -> (keys u64,
+ * owner int64, title bool), by story, each story's headline keys first (pairs of its `title_words` smallest
+ * distinct word hashes, in the order of numpy.triu_indices, or the word itself when there is one), then its
+ * sampled lead bigrams (1 in `sample` by value; distinct, in increasing order). */
+static PyObject *keys_of(PyObject *self, PyObject *args) {
+    PyObject *h_o, *s_o, *t_o;
+    Py_ssize_t n, title_words, sample;
+    if (!PyArg_ParseTuple(args, "OOOnnn", &h_o, &s_o, &t_o, &n, &title_words, &sample)) return NULL;
+    if (title_words < 1 || sample < 1 || n < 0) {
+        PyErr_SetString(PyExc_ValueError, "title_words and sample must be positive, n not negative");
+        return NULL;
+    }
+    Py_buffer hb, sb, tb;
+    Py_ssize_t m, ms, mt;
+    if (get_array(h_o, &hb, 8, 0, &m, "hashes") < 0) return NULL;
+    if (get_array(s_o, &sb, 8, 0, &ms, "story") < 0) {
+        PyBuffer_Release(&hb);
+        return NULL;
+    }
+    if (get_array(t_o, &tb, 1, 0, &mt, "title") < 0) {
+        PyBuffer_Release(&hb);
+        PyBuffer_Release(&sb);
+        return NULL;
+    }
+    PyObject *result = NULL, *keys = NULL, *owner = NULL, *title = NULL;
+    u64 *tmp = NULL;
+    if (ms != m || mt != m) {
+        PyErr_SetString(PyExc_ValueError, "hashes, story and title must be of one length");
+        goto done;
+    }
+    const u64 *h = hb.buf;
+    const int64_t *story = sb.buf;
+    const unsigned char *is_title = tb.buf;
+    Py_ssize_t pairs = title_words * (title_words - 1) / 2, cap = n * (pairs > 1 ? pairs : 1) + m;
+    void *pk = NULL, *po = NULL, *pt = NULL;
+    keys = new_bytes(cap * 8, &pk);
+    owner = new_bytes(cap * 8, &po);
+    title = new_bytes(cap, &pt);
+    tmp = PyMem_Malloc((size_t)(m + 1) * sizeof(u64));
+    if (keys == NULL || owner == NULL || title == NULL || tmp == NULL) {
+        if (tmp == NULL) PyErr_NoMemory();
+        goto done;
+    }
+    u64 *k = pk;
+    int64_t *o = po;
+    unsigned char *t = pt;
+    Py_ssize_t out = 0, i = 0;
+    for (int64_t s = 0; s < n; s++) {
+        if (i < m && (story[i] < s || story[i] >= n)) {
+            PyErr_SetString(PyExc_ValueError, "story numbers must be sorted and below n");
+            goto done;
+        }
+        Py_ssize_t a = i;
+        while (i < m && story[i] == s) i++;
+        Py_ssize_t words = 0;  /* the headline's content words */
+        for (Py_ssize_t j = a; j < i; j++)
+            if (is_title[j] && h[j]) tmp[words++] = h[j];
+        Py_ssize_t size = sort_distinct(tmp, words);
+        if (size > title_words) size = title_words;
+        if (size == 1) {
+            k[out] = mix(tmp[0], 0, 1), o[out] = s, t[out] = 1;
+            out++;
+        } else {
+            for (Py_ssize_t x = 0; x < size; x++)
+                for (Py_ssize_t y = x + 1; y < size; y++) k[out] = mix(tmp[x], tmp[y], 2), o[out] = s, t[out] = 1, out++;
+        }
+        Py_ssize_t grams = 0;  /* bigrams of the lead's content words */
+        u64 last = 0;
+        for (Py_ssize_t j = a; j < i; j++) {
+            if (is_title[j] || !h[j]) continue;
+            if (last) {
+                u64 g = mix(last, h[j], 3);
+                if (g % (u64)sample == 0) tmp[grams++] = g;
+            }
+            last = h[j];
+        }
+        grams = sort_distinct(tmp, grams);
+        for (Py_ssize_t j = 0; j < grams; j++) k[out] = tmp[j], o[out] = s, t[out] = 0, out++;
+    }
+    if (i != m) {
+        PyErr_SetString(PyExc_ValueError, "story numbers must be sorted and below n");
+        goto done;
+    }
+    if (_PyBytes_Resize(&keys, out * 8) < 0 || _PyBytes_Resize(&owner, out * 8) < 0 ||
+        _PyBytes_Resize(&title, out) < 0)
+        goto done;
+    result = Py_BuildValue("(OOO)", keys, owner, title);
+done:
+    PyMem_Free(tmp);
+    Py_XDECREF(keys);
+    Py_XDECREF(owner);
+    Py_XDECREF(title);
+    PyBuffer_Release(&hb);
+    PyBuffer_Release(&sb);
+    PyBuffer_Release(&tb);
+    return result;
+}
+
+/* KeyTable._split */
+static inline void split(u64 key, u64 buckets, u64 *bucket, u64 *check) {
+    *bucket = ((key & 0xFFFFFFFFULL) * buckets) >> 32;
+    *check = key >> REF_BITS;
+}
+
+/* KeyTable.add_many: table_add(slots, next, refs, keys): each (ref, key) into its bucket's next way, in order. */
+static PyObject *table_add(PyObject *self, PyObject *args) {
+    PyObject *slots_o, *next_o, *refs_o, *keys_o;
+    if (!PyArg_ParseTuple(args, "OOOO", &slots_o, &next_o, &refs_o, &keys_o)) return NULL;
+    Py_buffer slots, next, refs, keys;
+    Py_ssize_t ns, nn, nr, nk;
+    PyObject *result = NULL;
+    if (get_array(slots_o, &slots, 8, 1, &ns, "slots") < 0) return NULL;
+    if (get_array(next_o, &next, 1, 1, &nn, "next") < 0) goto release_slots;
+    if (get_array(refs_o, &refs, 8, 0, &nr, "refs") < 0) goto release_next;
+    if (get_array(keys_o, &keys, 8, 0, &nk, "keys") < 0) goto release_refs;
+    if (nr != nk || ns != nn * WAYS) {
+        PyErr_SetString(PyExc_ValueError, "refs and keys must be of one length, slots WAYS times next's");
+    } else {
+        u64 *s = slots.buf;
+        unsigned char *nx = next.buf;
+        const u64 *r = refs.buf, *k = keys.buf;
+        for (Py_ssize_t i = 0; i < nk; i++) {
+            u64 bucket, check;
+            if (i + AHEAD < nk) {
+                split(k[i + AHEAD], (u64)nn, &bucket, &check);
+                __builtin_prefetch(s + bucket * WAYS, 1);
+                __builtin_prefetch(nx + bucket, 1);
+            }
+            split(k[i], (u64)nn, &bucket, &check);
+            s[bucket * WAYS + nx[bucket]] = (check << REF_BITS) | (r[i] & REF_MASK);
+            nx[bucket] = (unsigned char)((nx[bucket] + 1) & (WAYS - 1));
+        }
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&keys);
+release_refs:
+    PyBuffer_Release(&refs);
+release_next:
+    PyBuffer_Release(&next);
+release_slots:
+    PyBuffer_Release(&slots);
+    return result;
+}
+
+/* KeyTable.lookup_many: table_lookup(slots, keys) -> (index into keys int64, cluster reference u64) of every
+ * stored entry under one of the keys, by key then way. */
+static PyObject *table_lookup(PyObject *self, PyObject *args) {
+    PyObject *slots_o, *keys_o;
+    if (!PyArg_ParseTuple(args, "OO", &slots_o, &keys_o)) return NULL;
+    Py_buffer slots, keys;
+    Py_ssize_t ns, nk;
+    if (get_array(slots_o, &slots, 8, 0, &ns, "slots") < 0) return NULL;
+    if (get_array(keys_o, &keys, 8, 0, &nk, "keys") < 0) {
+        PyBuffer_Release(&slots);
+        return NULL;
+    }
+    PyObject *result = NULL, *at = NULL, *refs = NULL;
+    if (ns % WAYS || ns == 0) {
+        PyErr_SetString(PyExc_ValueError, "slots must be a whole, non-zero number of buckets");
+        goto done;
+    }
+    u64 buckets = (u64)(ns / WAYS);
+    const u64 *s = slots.buf, *k = keys.buf;
+    Py_ssize_t hits = 0, cap = nk;  /* most keys hit nothing: grown when needed */
+    int64_t *pa = PyMem_Malloc((size_t)(cap + 1) * sizeof(int64_t));
+    u64 *pr = PyMem_Malloc((size_t)(cap + 1) * sizeof(u64));
+    if (pa == NULL || pr == NULL) {
+        PyMem_Free(pa), PyMem_Free(pr);
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nk; i++) {
+        u64 bucket, check;
+        if (i + AHEAD < nk) {  /* the bucket of a later key asked for now: the table is far bigger than the caches */
+            split(k[i + AHEAD], buckets, &bucket, &check);
+            __builtin_prefetch(s + bucket * WAYS);
+        }
+        split(k[i], buckets, &bucket, &check);
+        const u64 *row = s + bucket * WAYS;
+        for (int w = 0; w < WAYS; w++) {
+            if ((row[w] >> REF_BITS) != check || !(row[w] & REF_MASK)) continue;
+            if (hits == cap) {
+                cap = 2 * cap + WAYS;
+                int64_t *na = PyMem_Realloc(pa, (size_t)cap * sizeof(int64_t));
+                if (na != NULL) pa = na;
+                u64 *nr = PyMem_Realloc(pr, (size_t)cap * sizeof(u64));
+                if (nr != NULL) pr = nr;
+                if (na == NULL || nr == NULL) {
+                    PyMem_Free(pa), PyMem_Free(pr);
+                    PyErr_NoMemory();
+                    goto done;
+                }
+            }
+            pa[hits] = i;
+            pr[hits++] = row[w] & REF_MASK;
+        }
+    }
+    at = PyBytes_FromStringAndSize((const char *)pa, hits * 8);
+    refs = PyBytes_FromStringAndSize((const char *)pr, hits * 8);
+    PyMem_Free(pa);
+    PyMem_Free(pr);
+    if (at != NULL && refs != NULL) result = Py_BuildValue("(OO)", at, refs);
+done:
+    Py_XDECREF(at);
+    Py_XDECREF(refs);
+    PyBuffer_Release(&slots);
+    PyBuffer_Release(&keys);
+    return result;
+}
+
+/* core._Shared: shared_pairs(keys, owner, title, n, cap) -> (earlier int64, title bool, count int64, bounds
+ * int64) for a chunk's signature keys (by story: owner sorted, below n): for each story, the earlier stories of
+ * the chunk holding one of its keys (each key pairs with its first `cap` holders), one entry per (earlier story,
+ * headline key or not) with how many keys, in the order of the pairs' first (the story's keys by value, then by
+ * place; a key's holders in chunk order); story i's entries are [bounds[i], bounds[i + 1]). */
+static PyObject *shared_pairs(PyObject *self, PyObject *args) {
+    PyObject *k_o, *o_o, *t_o;
+    Py_ssize_t n, cap;
+    if (!PyArg_ParseTuple(args, "OOOnn", &k_o, &o_o, &t_o, &n, &cap)) return NULL;
+    if (n < 0 || cap < 0) {
+        PyErr_SetString(PyExc_ValueError, "n and cap must not be negative");
+        return NULL;
+    }
+    Py_buffer kb, ob, tb;
+    Py_ssize_t m, mo, mt;
+    if (get_array(k_o, &kb, 8, 0, &m, "keys") < 0) return NULL;
+    if (get_array(o_o, &ob, 8, 0, &mo, "owner") < 0) {
+        PyBuffer_Release(&kb);
+        return NULL;
+    }
+    if (get_array(t_o, &tb, 1, 0, &mt, "title") < 0) {
+        PyBuffer_Release(&kb);
+        PyBuffer_Release(&ob);
+        return NULL;
+    }
+    PyObject *result = NULL, *out_e = NULL, *out_t = NULL, *out_c = NULL, *out_b = NULL;
+    const u64 *key = kb.buf;
+    const int64_t *owner = ob.buf;
+    const unsigned char *title = tb.buf;
+    Py_ssize_t size = 16;
+    while (size < 2 * m) size *= 2;
+    /* key -> its run: the first `cap` holders (places in the chunk) and how many so far */
+    u64 *slot_key = PyMem_Calloc((size_t)size, sizeof(u64));
+    Py_ssize_t *slot_run = PyMem_Malloc((size_t)size * sizeof(Py_ssize_t));
+    Py_ssize_t *run_count = PyMem_Calloc((size_t)m + 1, sizeof(Py_ssize_t));
+    Py_ssize_t *holders = PyMem_Malloc(((size_t)m * (size_t)cap + 1) * sizeof(Py_ssize_t));
+    Py_ssize_t *run_of = PyMem_Malloc(((size_t)m + 1) * sizeof(Py_ssize_t));   /* each key's run */
+    Py_ssize_t *rank = PyMem_Malloc(((size_t)m + 1) * sizeof(Py_ssize_t));     /* its place in the run */
+    Py_ssize_t *todo = PyMem_Malloc(((size_t)m + 1) * sizeof(Py_ssize_t));     /* a story's keys with pairs */
+    int64_t *e_other = NULL, *e_count = NULL;
+    unsigned char *e_title = NULL;
+    Py_ssize_t entries = 0, room = m + 16;
+    e_other = PyMem_Malloc((size_t)room * sizeof(int64_t));
+    e_count = PyMem_Malloc((size_t)room * sizeof(int64_t));
+    e_title = PyMem_Malloc((size_t)room);
+    int64_t *bounds = PyMem_Malloc(((size_t)n + 1) * sizeof(int64_t));
+    if (!slot_key || !slot_run || !run_count || !holders || !run_of || !rank || !todo || !e_other || !e_count ||
+        !e_title || !bounds) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (mo != m || mt != m) {
+        PyErr_SetString(PyExc_ValueError, "keys, owner and title must be of one length");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < size; i++) slot_run[i] = -1;
+    Py_ssize_t runs = 0;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (owner[i] < 0 || owner[i] >= n || (i && owner[i] < owner[i - 1])) {
+            PyErr_SetString(PyExc_ValueError, "owner must be sorted and below n");
+            goto done;
+        }
+        u64 at = (key[i] * 0x9E3779B97F4A7C15ULL) >> 20 & (u64)(size - 1);
+        while (slot_run[at] >= 0 && slot_key[at] != key[i]) at = (at + 1) & (u64)(size - 1);
+        if (slot_run[at] < 0) slot_key[at] = key[i], slot_run[at] = runs++;
+        Py_ssize_t r = slot_run[at];
+        run_of[i] = r;
+        rank[i] = run_count[r];
+        if (run_count[r] < cap) holders[r * cap + run_count[r]] = i;
+        run_count[r]++;
+    }
+    Py_ssize_t i = 0;
+    for (int64_t s = 0; s < n; s++) {
+        bounds[s] = entries;
+        Py_ssize_t a = i, count = 0;
+        while (i < m && owner[i] == s) i++;
+        for (Py_ssize_t j = a; j < i; j++) {  /* the keys with earlier holders, by value then place */
+            if (!rank[j] || !cap) continue;
+            Py_ssize_t x = count++;
+            for (; x > 0 && key[todo[x - 1]] > key[j]; x--) todo[x] = todo[x - 1];
+            todo[x] = j;
+        }
+        Py_ssize_t first = entries;
+        for (Py_ssize_t x = 0; x < count; x++) {
+            Py_ssize_t j = todo[x], r = run_of[j], before = rank[j] < cap ? rank[j] : cap;
+            for (Py_ssize_t t = 0; t < before; t++) {
+                int64_t other = owner[holders[r * cap + t]];
+                if (other == s) continue;
+                Py_ssize_t e = first;
+                while (e < entries && (e_other[e] != other || e_title[e] != title[j])) e++;
+                if (e < entries) {
+                    e_count[e]++;
+                    continue;
+                }
+                if (entries == room) {
+                    room *= 2;
+                    int64_t *no = PyMem_Realloc(e_other, (size_t)room * sizeof(int64_t));
+                    if (no) e_other = no;
+                    int64_t *nc = PyMem_Realloc(e_count, (size_t)room * sizeof(int64_t));
+                    if (nc) e_count = nc;
+                    unsigned char *nt = PyMem_Realloc(e_title, (size_t)room);
+                    if (nt) e_title = nt;
+                    if (!no || !nc || !nt) {
+                        PyErr_NoMemory();
+                        goto done;
+                    }
+                }
+                e_other[entries] = other, e_title[entries] = title[j], e_count[entries] = 1;
+                entries++;
+            }
+        }
+    }
+    bounds[n] = entries;
+    out_e = PyBytes_FromStringAndSize((const char *)e_other, entries * 8);
+    out_t = PyBytes_FromStringAndSize((const char *)e_title, entries);
+    out_c = PyBytes_FromStringAndSize((const char *)e_count, entries * 8);
+    out_b = PyBytes_FromStringAndSize((const char *)bounds, (n + 1) * 8);
+    if (out_e && out_t && out_c && out_b) result = Py_BuildValue("(OOOO)", out_e, out_t, out_c, out_b);
+done:
+    Py_XDECREF(out_e), Py_XDECREF(out_t), Py_XDECREF(out_c), Py_XDECREF(out_b);
+    PyMem_Free(slot_key), PyMem_Free(slot_run), PyMem_Free(run_count), PyMem_Free(holders), PyMem_Free(run_of);
+    PyMem_Free(rank), PyMem_Free(todo), PyMem_Free(e_other), PyMem_Free(e_count), PyMem_Free(e_title);
+    PyMem_Free(bounds);
+    PyBuffer_Release(&kb);
+    PyBuffer_Release(&ob);
+    PyBuffer_Release(&tb);
+    return result;
+}
+
+/* normalize.words joined for ASCII text: ascii_words(text, n) -> its first n words (all when n < 0), folded
+ * (lower case) and joined by single spaces, where a word is a run of ASCII letters, digits and "_"; None when
+ * the text is not ASCII (the caller then folds it in Python). */
+static PyObject *ascii_words(PyObject *self, PyObject *args) {
+    PyObject *text;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "Un", &text, &n)) return NULL;
+    if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
+    const unsigned char *in = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), size = 0, words = 0;
+    char *buf = PyMem_Malloc((size_t)len + 1);
+    if (buf == NULL) return PyErr_NoMemory();
+    int in_word = 0;
+    for (Py_ssize_t i = 0; i < len && (n < 0 || words < n || in_word); i++) {
+        unsigned char c = in[i];
+        int word_char = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || (c >= 'A' && c <= 'Z');
+        if (word_char) {
+            if (!in_word) {
+                if (words == n) break;
+                if (words) buf[size++] = ' ';
+                words++;
+                in_word = 1;
+            }
+            buf[size++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+        } else {
+            in_word = 0;
+        }
+    }
+    PyObject *out = PyUnicode_New(size, 127);
+    if (out != NULL) memcpy(PyUnicode_1BYTE_DATA(out), buf, (size_t)size);
+    PyMem_Free(buf);
+    return out;
+}
+
+/* normalize._boilerplate_in's first step for ASCII text: anchors_in(text, anchors) -> the anchors (a tuple of
+ * ASCII strings) that text holds, in their order; None when the text is not ASCII (Python then looks). */
+static PyObject *anchors_in(PyObject *self, PyObject *args) {
+    PyObject *text, *anchors;
+    if (!PyArg_ParseTuple(args, "UO!", &text, &PyTuple_Type, &anchors)) return NULL;
+    if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
+    const char *in = (const char *)PyUnicode_1BYTE_DATA(text);
+    size_t len = (size_t)PyUnicode_GET_LENGTH(text);
+    Py_ssize_t n = PyTuple_GET_SIZE(anchors), found = 0;
+    PyObject *hits[64];
+    if (n > 64) {
+        PyErr_SetString(PyExc_ValueError, "at most 64 anchors");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *a = PyTuple_GET_ITEM(anchors, i);
+        if (!PyUnicode_Check(a) || !PyUnicode_IS_ASCII(a)) {
+            PyErr_SetString(PyExc_TypeError, "anchors must be ASCII strings");
+            return NULL;
+        }
+        size_t alen = (size_t)PyUnicode_GET_LENGTH(a);
+        if (alen == 0 || memmem(in, len, PyUnicode_1BYTE_DATA(a), alen) != NULL) hits[found++] = a;
+    }
+    PyObject *out = PyTuple_New(found);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < found; i++) PyTuple_SET_ITEM(out, i, Py_NewRef(hits[i]));
+    return out;
+}
+
+/* `" ".join(text.split())` for ASCII text (str.split's white space there: \t \n \v \f \r, space and \x1c-\x1f);
+ * None when the text is not ASCII. */
+static PyObject *single_spaced(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "a str is needed");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(arg)) Py_RETURN_NONE;
+    const unsigned char *in = PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(arg), size = 0;
+    char *buf = PyMem_Malloc((size_t)len + 1);
+    if (buf == NULL) return PyErr_NoMemory();
+    int gap = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned char c = in[i];
+        if (c == ' ' || (c >= 9 && c <= 13) || (c >= 28 && c <= 31)) {
+            gap = 1;
+            continue;
+        }
+        if (gap && size) buf[size++] = ' ';
+        gap = 0;
+        buf[size++] = (char)c;
+    }
+    PyObject *out = PyUnicode_New(size, 127);
+    if (out != NULL) memcpy(PyUnicode_1BYTE_DATA(out), buf, (size_t)size);
+    PyMem_Free(buf);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"word_spans", word_spans, METH_VARARGS, "index._word_spans on the joined bytes."},
+    {"stem_lookup", stem_lookup, METH_VARARGS, "index._Stems.get."},
+    {"keys_of", keys_of, METH_VARARGS, "The keys part of index.signatures."},
+    {"table_add", table_add, METH_VARARGS, "KeyTable.add_many."},
+    {"table_lookup", table_lookup, METH_VARARGS, "KeyTable.lookup_many."},
+    {"shared_pairs", shared_pairs, METH_VARARGS, "core._Shared."},
+    {"ascii_words", ascii_words, METH_VARARGS, "normalize.words joined, of ASCII text."},
+    {"anchors_in", anchors_in, METH_VARARGS, "The anchors an ASCII text holds."},
+    {"single_spaced", single_spaced, METH_O, "' '.join(text.split()) of ASCII text."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_native", "Compiled dedup kernels (see _native.c).", -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }

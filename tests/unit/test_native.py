@@ -1,0 +1,215 @@
+"""The compiled kernels (`pipeline/dedup/_native.c`) against the code they replace, which stays the reference:
+each kernel must give exactly the arrays, lists and strings of the numpy / Python code, on real headlines and
+texts (the UCI sample and STS-B headlines in ../shared/data/news, when present) and on random ones, and the
+whole dedup stage must put every story into the same cluster for the same reason with them and without."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.dedup import index, native, normalize
+from pipeline.dedup.core import Deduper, _Shared
+from pipeline.dedup.normalize import joined_words, lead, norm_title, words
+from pipeline.state.sqlite import SqliteStore
+from pipeline.testing import make_story
+
+KERNELS = native.KERNELS
+NEWS = Path(__file__).resolve().parents[3] / "shared" / "data" / "news"
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "kherson-syndicated-article.txt"
+
+pytestmark = pytest.mark.skipif(KERNELS is None, reason="the compiled kernels are not built (no C compiler at "
+                                "install, or NEWSWATCH_PURE_PYTHON is set): the numpy / Python code runs alone")
+
+
+def both(compute):  # type: ignore[no-untyped-def]
+    """(with the kernels, without them) of `compute()`; the stem table and stem cache are shared, as in a process
+    whose kernels were switched off: the kernels read and fill the same tables."""
+    with_kernels = compute()
+    native.KERNELS = None
+    try:
+        without = compute()
+    finally:
+        native.KERNELS = KERNELS
+    return with_kernels, without
+
+
+def real_texts() -> list[tuple[str, str]]:
+    """(headline, text) pairs of real news: UCI headlines, STS-B headline pairs as headline and "text", the seed
+    article; skipped when ../shared is absent."""
+    if not NEWS.is_dir():
+        pytest.skip(f"{NEWS} not found (../shared/data/news beside the repository)")
+    out: list[tuple[str, str]] = []
+    with (NEWS / "uci-news-aggregator-2014-03-10.csv").open(encoding="utf-8", newline="") as f:
+        out += [(r["TITLE"], f"{r['PUBLISHER']} - {r['TITLE']} ({r['HOSTNAME']})") for r in csv.DictReader(f)]
+    with (NEWS / "sts-train.headlines.tsv").open(encoding="utf-8") as f:
+        out += [(r[5], r[6]) for r in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if len(r) > 6]
+    if SEED.exists():
+        seed = SEED.read_text(encoding="utf-8")
+        out += [(seed.splitlines()[0], seed), (seed[:200], seed[5000:])]
+    return out
+
+
+def random_texts(n: int, seed: int) -> list[tuple[str, str]]:
+    """Random headlines and texts over a small vocabulary (so stories share words and keys), with stopwords,
+    punctuation, digits, upper case, odd spacing, and now and then Cyrillic, accents, tabs and line breaks."""
+    rng = random.Random(seed)
+    vocab = ["kherson", "Херсон", "evacuation", "the", "of", "shelling", "civilians", "flee", "U.S.", "Kyïv", "2026",
+             "mayor", "said", "city", "region", "ukraine's", "forces", "a", "in", "water", "power", "rescue", "x",
+             "on", "café", "O'Neil", "—", "(AFP)", "\t", "\n", "  ", "Read more", "e-mail", "__init__", "ÉCOLE"]
+    vocab += [f"w{i}" for i in range(60)]
+
+    def text(k: int) -> str:
+        return " ".join(rng.choice(vocab) for _ in range(rng.randint(0, k)))
+
+    return [(text(12), text(80)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("source", ["real", "random"])
+def test_signature_keys_are_the_same(source: str) -> None:
+    texts = random_texts(2000, 1) if source == "random" else real_texts()[:6000]
+    normalized = [(norm_title(t), lead(s)) for t, s in texts]
+    for title_words, sample, span in ((7, 3, 40), (3, 1, 5), (1, 2, 200)):
+        got, want = both(lambda tw=title_words, sm=sample, sp=span: index.signatures(normalized, tw, sm, sp))
+        for name in ("keys", "owner", "title"):
+            a, b = getattr(got, name), getattr(want, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b), (name, title_words, sample, span)
+    assert len(got.keys) > len(normalized)  # (not trivially equal: keys were made)
+
+
+def test_signatures_of_raw_unnormalized_texts_are_the_same() -> None:
+    """Text the stage never passes (line breaks, tabs, runs of spaces) still gives the same keys."""
+    texts = random_texts(500, 2)
+    got, want = both(lambda: index.signatures(texts))
+    assert np.array_equal(got.keys, want.keys) and np.array_equal(got.owner, want.owner)
+
+
+def test_word_spans_and_stem_lookup_are_the_same() -> None:
+    texts = [(norm_title(t), lead(s)) for t, s in random_texts(300, 3)]
+    index.signatures(texts)  # every word learned
+    got, want = both(lambda: index._word_spans(texts, 40))
+    for a, b in zip(got[:3] + got[4:], want[:3] + want[4:], strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert got[3] == want[3]
+    raw = got[0]
+    (h1, k1), (h2, k2) = both(lambda: index._STEMS.get(raw))
+    assert np.array_equal(h1, h2) and np.array_equal(k1, k2) and k1.all()
+    unknown = np.array([12345, 67890], dtype=np.uint64)
+    (h1, k1), (h2, k2) = both(lambda: index._STEMS.get(unknown))
+    assert not k1.any() and not k2.any() and np.array_equal(h1, h2)
+
+
+def test_key_table_adds_and_finds_the_same() -> None:
+    rng = np.random.default_rng(4)
+    keys = rng.integers(0, 2**64, size=40_000, dtype=np.uint64)
+    keys[::9] = keys[5]  # many keys in one bucket: its ways wrap within one batch
+    refs = rng.integers(1, 2**48, size=len(keys), dtype=np.uint64)
+    tables = []
+
+    def fill() -> tuple[np.ndarray, np.ndarray]:
+        table = index.KeyTable(1000)
+        for part in range(0, len(keys), 7000):
+            table.add_many(refs[part : part + 7000], keys[part : part + 7000])
+        tables.append(table)
+        return table.lookup_many(np.concatenate([keys[:5000], rng.integers(0, 2**64, 100, dtype=np.uint64)]))
+
+    (at1, refs1), (at2, refs2) = both(fill)
+    assert np.array_equal(tables[0]._table, tables[1]._table) and np.array_equal(tables[0]._next, tables[1]._next)
+    assert at1.dtype == at2.dtype and refs1.dtype == refs2.dtype
+    assert np.array_equal(at1, at2) and np.array_equal(refs1, refs2) and len(at1) > 5000
+
+
+@pytest.mark.parametrize("cap", [16, 3, 1, 0])
+def test_shared_keys_in_a_chunk_are_the_same(cap: int) -> None:
+    texts = [(norm_title(t), lead(s)) for t, s in random_texts(400, 5)]
+    burst = [texts[7]] * 120 + texts[:50] + [texts[7]] * 30  # one story again and again (a wire story breaking)
+    for chunk in (texts, burst):
+        sig = index.signatures(chunk)
+        got, want = both(lambda c=chunk, s=sig: _Shared(s, len(c), cap))
+        for name in ("earlier", "title", "count", "bounds"):
+            assert getattr(got, name) == getattr(want, name), name
+    assert cap == 0 or len(got.earlier) > 0
+
+
+@pytest.mark.parametrize("source", ["real", "random"])
+def test_joined_words_are_the_same(source: str) -> None:
+    texts = [t for pair in (random_texts(1000, 6) if source == "random" else real_texts()[:5000]) for t in pair]
+    rng = random.Random(7)
+    texts += ["", " ", "___", "a", "A b", "  x  ", "don't STOP", "tab\there", "ascii_only 123abc", "end."]
+    texts += ["".join(chr(rng.randrange(128)) for _ in range(rng.randrange(60))) for _ in range(2000)]
+    for n in (-1, 0, 1, 3, 60):
+        got, want = both(lambda n=n: [joined_words(t, n) for t in texts])
+        assert got == want
+        assert want == [" ".join(words(t) if n < 0 else words(t)[:n]) for t in texts]
+
+
+@pytest.mark.parametrize("source", ["real", "random"])
+def test_boilerplate_scan_and_spacing_are_the_same(source: str) -> None:
+    """The anchors a text holds, the text single-spaced, and the whole of `strip_boilerplate` and `lead`."""
+    texts = [t for pair in (random_texts(1000, 9) if source == "random" else real_texts()[:5000]) for t in pair]
+    rng = random.Random(10)
+    chrome = ["Get all your news in one place.", "(AFP via Getty Images)", "Read more »",
+              "Sign up to read this article", "The post x appeared first on Y.", "KYIV (Reuters) -", "\x1c", "\x0b",
+              "\r\n", "Start reading", "(", "titles"]
+    texts += [" ".join(rng.choice(chrome + t.split()[:5]) for _ in range(rng.randrange(1, 15))) for t in texts[:3000]]
+    texts += ["", " ", "\t\n", "a\x1fb\x1c c  d \x0c", "(", "read more", "x" * 3000]
+    lows = [t.lower() for t in texts]
+    held = [KERNELS.anchors_in(low, normalize.ANCHORS) for low in lows]  # type: ignore[union-attr]
+    assert held == [tuple(a for a in normalize.ANCHORS if a in low) if low.isascii() else None for low in lows]
+    got, want = both(lambda: [[m.span() for m in normalize._boilerplate_in(low)] for low in lows])
+    assert got == want and sum(map(bool, got)) > 1000
+    got, want = both(lambda: [normalize.collapsed(t) for t in texts])
+    assert got == want == [" ".join(t.split()) for t in texts]
+    got, want = both(lambda: [(normalize.strip_boilerplate(t), lead(t)) for t in texts])
+    assert got == want
+
+
+def test_ascii_words_leaves_other_text_to_python() -> None:
+    assert KERNELS.ascii_words("Kyïv", -1) is None  # type: ignore[union-attr]
+    assert joined_words("Kyïv — Херсон, 2026") == "kyiv херсон 2026"
+    assert KERNELS.anchors_in("(херсон)", ("(",)) is None  # type: ignore[union-attr]
+    assert KERNELS.single_spaced("Херсон  x") is None  # type: ignore[union-attr]
+    assert normalize.collapsed(" Херсон \u2003 x ") == "Херсон x"  # (str.split's Unicode white space)
+
+
+def cluster(stories: list[object], tmp: Path) -> list[tuple[str, str, float]]:
+    store = SqliteStore(tmp / "state.db")
+    try:
+        d = Deduper(store, window=10**9, capacity=20_000)
+        return [(o.cluster.id, o.reason, o.score) for o in d.add_all(stories) if o is not None]  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+
+def test_the_dedup_stage_decides_the_same(tmp_path: Path) -> None:
+    """Real headlines and their syndicated copies (boilerplate, datelines, reworded headlines) through the whole
+    stage, with the kernels and without: the same cluster, reason and score for every story."""
+    rng = random.Random(8)
+    texts = real_texts()[:3000]
+    stories = []
+    for i, (title, text) in enumerate(texts):
+        stories.append(make_story(title, text, f"outlet{i % 40}", sid=f"s{i}"))
+        if i % 4 == 0:
+            words_ = title.split()
+            rng.shuffle(words_)
+            copy = f"Get all your news in one place. KYIV (Reuters) - {text} Sign up to read this article"
+            stories.append(make_story(" ".join(words_), copy, f"copier{i % 7}", sid=f"c{i}"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    got, want = both(lambda: cluster(stories, tmp_path / ("a" if native.KERNELS else "b")))
+    assert got == want
+    assert sum(reason != "new-cluster" for _, reason, _ in got) > len(texts) // 5  # copies were found
+
+
+def test_the_switch_turns_the_kernels_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NEWSWATCH_PURE_PYTHON=1 runs the reference code (the benchmarks' baseline, a fallback if a kernel is ever
+    in doubt)."""
+    monkeypatch.setenv("NEWSWATCH_PURE_PYTHON", "1")
+    assert native.load() is None
+    monkeypatch.setenv("NEWSWATCH_PURE_PYTHON", "0")
+    assert native.load() is KERNELS
+    assert normalize.native is native and index.native is native
