@@ -91,20 +91,21 @@ def test_bench_e2e_smoke() -> None:
 
 def test_ab_dedup_smoke() -> None:
     """ab_dedup.py copies two versions of the package (HEAD from git, and the working tree), runs both on one
-    stream in one process (here with the worker imported, as `--worker-heap` does) and finds they cluster every
-    story alike."""
+    stream in one process (here with the worker imported, as `--worker-heap` does, and A without its C kernels)
+    and finds they cluster every story alike."""
     import pytest
 
     if subprocess.run(["git", "-C", str(BENCH), "rev-parse", "HEAD"], capture_output=True, check=False).returncode:
         pytest.skip("not a git checkout: ab_dedup.py takes version A from git")
     res = subprocess.run([sys.executable, str(BENCH / "ab_dedup.py"), "--base", "HEAD", "--window", "300",
-                          "--measure", "200", "--cycles", "1", "--worker-heap"], capture_output=True, text=True,
-                         timeout=300, check=False)
+                          "--measure", "200", "--cycles", "1", "--worker-heap", "--pure", "A"], capture_output=True,
+                         text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "same clusters and reasons: yes" in res.stdout, res.stdout
     tracked = re.search(r"with the worker imported: ([\d,]+) objects", res.stdout)
     assert tracked and int(tracked[1].replace(",", "")) > 10_000, res.stdout  # Beam's objects are in the process
     rows = [line.split() for line in res.stdout.splitlines()]
-    # version, revision, stories/s, median and slowest chunk (ms)
-    rates = [row[2] for row in rows if len(row) == 5 and row[0] in ("A", "B")]
-    assert len(rates) == 2 and all(float(r.replace(",", "")) > 0 for r in rates), res.stdout
+    # version, revision, kernels, stories/s, median and slowest chunk (ms)
+    versions = [row for row in rows if len(row) == 6 and row[0] in ("A", "B")]
+    assert len(versions) == 2 and all(float(row[3].replace(",", "")) > 0 for row in versions), res.stdout
+    assert versions[0][2] == "off", res.stdout  # --pure A: A on the numpy / Python code, B as built

@@ -141,6 +141,9 @@ def forget_indexes() -> None:
         _SHARED.clear()
 
 
+CACHE_KIB = 16 * 1024  # SQLite's page cache (2 MiB by default): the upper levels of the big tables' B-trees fit
+
+
 class SqliteStore:
     """Durable state in one SQLite file. Bounded by `gc()`; the alert ledger is kept (it is small)."""
 
@@ -153,6 +156,7 @@ class SqliteStore:
             self._db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             # The worker checkpoints after each cycle (`checkpoint`); this is only the backstop (80 MiB of log)
             # for other writers. The default (1,000 pages) checkpointed inside nearly every busy cycle's commit.
             self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")

@@ -4,6 +4,10 @@
     python tests/benchmarks/ab_dedup.py --base a159110 --window 1000000     # at a million stories (~10 min)
     python tests/benchmarks/ab_dedup.py --base HEAD --new HEAD              # A/A: the noise of the method
     python tests/benchmarks/ab_dedup.py --base a159110 --worker-heap        # in a process holding the worker
+    python tests/benchmarks/ab_dedup.py --base HEAD --pure A                # what the C kernels give
+
+Each version's C kernels (pipeline/dedup/_native.c, from 85e9f20 on) are compiled for it in the temporary
+directory; `--pure A` (or B) runs that version without them, on the numpy / Python code they replace.
 
 Why: the machines here are shared, and their speed drifts over minutes (the same code, two runs minutes apart:
 6,610 and 8,660 stories/s), so two versions run one after the other compare the machine as much as the code. Here
@@ -34,6 +38,7 @@ import re
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -58,12 +63,40 @@ def install(rev: str, name: str, into: Path) -> None:
     for path in target.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         path.write_text(re.sub(r"\bpipeline(?=[.\s])", name, text), encoding="utf-8")
+    build_kernels(target)
+
+
+def build_kernels(package: Path) -> None:
+    """Compile the version's C kernels (`dedup/_native.c`, when it has them) in place, as `pip install` does, so
+    that a revision from git runs with its own kernels (a working tree's built module may be stale: not used)."""
+    source = package / "dedup" / "_native.c"
+    for built in source.parent.glob("_native*.so"):
+        built.unlink()
+    if not source.exists():
+        return
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()
+    out = source.with_name("_native" + sysconfig.get_config_var("EXT_SUFFIX"))
+    res = subprocess.run([*compiler, "-O2", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
+                          str(source), "-o", str(out)], capture_output=True, text=True, check=False)
+    if res.returncode:
+        print(f"{package.name}: its C kernels did not build, it runs without them:\n{res.stderr[-2000:]}")
+
+
+def kernels_of(name: str) -> str:
+    """Whether version `name` runs with compiled kernels."""
+    try:
+        native = importlib.import_module(f"{name}.dedup.native")
+    except ImportError:
+        return "none"  # a revision before them
+    return "off" if native.KERNELS is None else "on"
 
 
 class Version:
     """One version's Deduper on its own state file."""
 
-    def __init__(self, name: str, state: Path, window: int) -> None:
+    def __init__(self, name: str, state: Path, window: int, pure: bool) -> None:
+        if pure:  # its kernels off: the numpy / Python code they replace runs
+            importlib.import_module(f"{name}.dedup.native").KERNELS = None
         core: ModuleType = importlib.import_module(f"{name}.dedup.core")
         sqlite: ModuleType = importlib.import_module(f"{name}.state.sqlite")
         self.make_story = importlib.import_module(f"{name}.testing").make_story
@@ -92,6 +125,9 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=10_000, help="window stories filled first (default 10,000)")
     ap.add_argument("--measure", type=int, default=3000, help="timed stories per cycle (default 3,000)")
     ap.add_argument("--cycles", type=int, default=3, help="timed cycles (default 3)")
+    ap.add_argument("--pure", choices=("A", "B"), action="append", default=[],
+                    help="run version A or B without its compiled kernels (as NEWSWATCH_PURE_PYTHON=1 does); "
+                         "`--base HEAD --pure A` measures what the kernels give")
     ap.add_argument("--worker-heap", action="store_true",
                     help="import the worker (Apache Beam and all) first, as in the worker's process")
     args = ap.parse_args()
@@ -105,7 +141,8 @@ def main() -> None:
         for rev, name in ((args.base, "nw_a"), (args.new, "nw_b")):
             install(rev, name, root)
         sys.path.insert(0, str(root))
-        versions = [Version(name, root / f"{name}.db", args.window) for name in ("nw_a", "nw_b")]
+        versions = [Version(name, root / f"{name}.db", args.window, label in args.pure)
+                    for name, label in (("nw_a", "A"), ("nw_b", "B"))]
         for start in range(0, args.window, 5000):  # filled in cycles of 5,000, as the worker would
             texts = [bench.story_at(i, vocab) for i in range(start, min(args.window, start + 5000))]
             for v in versions:
@@ -132,10 +169,11 @@ def main() -> None:
         n = args.measure * args.cycles
         same = a.results == b.results
         print(f"window {args.window:,}, {n:,} timed stories in chunks of {CHUNK}, alternated A B B A")
-        print(f"{'version':>8}  {'revision':<12} {'stories/s':>10}  {'chunk ms: median':>16}  {'slowest':>8}")
-        for label, rev, v in (("A", args.base, a), ("B", args.new, b)):  # (a slowest far above the median: a
-            print(f"{label:>8}  {rev:<12} {n / v.took:>10,.0f}  {statistics.median(v.chunks) * 1e3:>16,.1f}  "
-                  f"{max(v.chunks) * 1e3:>8,.1f}")  # stall of the machine, or an index merge, in that chunk)
+        print(f"{'version':>8}  {'revision':<12} {'kernels':>7}  {'stories/s':>10}  {'chunk ms: median':>16}  "
+              f"{'slowest':>8}")
+        for label, rev, name, v in (("A", args.base, "nw_a", a), ("B", args.new, "nw_b", b)):  # (a slowest far
+            print(f"{label:>8}  {rev:<12} {kernels_of(name):>7}  {n / v.took:>10,.0f}  "  # above the median: a stall
+                  f"{statistics.median(v.chunks) * 1e3:>16,.1f}  {max(v.chunks) * 1e3:>8,.1f}")  # or a merge)
         print(f"B / A speed: {a.took / b.took:.3f}x; same clusters and reasons: {'yes' if same else 'NO'}")
         for v in versions:
             v.store.close()

@@ -103,7 +103,16 @@ def interpreter() -> str:
     import os
     import platform
 
-    return f"Python {platform.python_version()} ({os.path.realpath(sys.executable)}, {platform.python_compiler()})"
+    from pipeline.dedup import native
+
+    if native.KERNELS is not None:
+        kernels = "with the dedup stage's C kernels (pipeline/dedup/_native.c)"
+    elif os.environ.get("NEWSWATCH_PURE_PYTHON", "") not in ("", "0"):
+        kernels = "without the C kernels (NEWSWATCH_PURE_PYTHON is set)"
+    else:
+        kernels = "without the C kernels (not built: no C compiler at install?)"
+    return (f"Python {platform.python_version()} ({os.path.realpath(sys.executable)}, {platform.python_compiler()}),"
+            f" {kernels}")
 
 
 def worker_heap() -> int:
