@@ -25,6 +25,8 @@ def test_docker_worker_config_is_valid(tmp_path: Path) -> None:
 def test_dockerfile_runs_as_non_root_with_a_healthcheck() -> None:
     text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
     assert "USER newswatch" in text and "HEALTHCHECK" in text and "/healthz" in text and "STOPSIGNAL SIGTERM" in text
+    # the C kernels are built in a stage with a compiler, and the image build fails without them
+    assert "AS build" in text and "gcc" in text and 'python -c "import pipeline.dedup._native"' in text
 
 
 def test_compose_mounts_rules_read_only() -> None:

@@ -19,6 +19,10 @@ loop per key), because a per-key loop was the largest cost of clustering a story
 at creation (8 bytes x slots, no per-entry Python objects); a lookup is a handful of vectorized operations on a
 whole batch of keys; old entries fade out when the table wraps, which bounds the state by construction. A stale
 or colliding hit only costs a verification: the caller checks every candidate against the state store.
+
+Where the C kernels are built (`pipeline.dedup.native`), the word spans and hashes, the stem lookup, the keys
+and the table's adds and lookups are each one call into them: the same arrays as the numpy code below, which
+runs without them and is their reference (tests/unit/test_native.py).
 """
 
 from __future__ import annotations

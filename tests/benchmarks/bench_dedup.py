@@ -185,6 +185,16 @@ class Collections:
 Row = tuple[str, float, float | None, int | None]
 PHASES: dict[int, dict[str, float]] = {}  # window -> phase -> microseconds per story
 GC_COLUMN = "collector"
+LOOP_COLUMN = "loop ms*"
+
+
+def loop_ms() -> float:
+    """Milliseconds a fixed piece of pure Python takes (the best of three): the machine's speed at that moment. The
+    machines here are shared and their speed moves by up to 2x within seconds; this tells a slow spell during a
+    timed cycle from a slow change (4.2 ms on a quiet machine here, 2026-12-04)."""
+    import timeit
+
+    return min(timeit.repeat("sum(i * i for i in range(100_000))", number=1, repeat=3)) * 1e3
 PEAK: dict[int, float] = {}  # window -> peak RSS (MiB) after the timed cycle, before the restarts
 RESTART: dict[int, list[tuple[float, bool, float]]] = {}  # window -> per restart: (seconds to its first story,
 # copy found, peak RSS in MiB of the restarted process)
@@ -279,6 +289,7 @@ def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]
         found = merged = copies = 0
         collections = Collections()
         probe: list[tuple[str, str]] = []
+        loops: list[float] = []
         for c in range(cycles):  # each cycle's stories made just before it, so RSS stays the deduper's
             texts: list[tuple[str, str]] = []
             for i in range(c * measure, (c + 1) * measure):
@@ -290,10 +301,12 @@ def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]
                     texts.append(story_at(window + i, vocab))
             probe = probe if c else texts  # the first cycle's, for the naive baseline
             stories = stories_of(make_story, texts, c * measure, "p", "x", 2.0)
+            loops.append(loop_ms())
             t0, collections.on = time.perf_counter(), True
             with store.batch():  # one cycle, one transaction, as DedupStories runs it
                 outs = list(d.add_all(stories))
             took, collections.on = took + time.perf_counter() - t0, False
+            loops.append(loop_ms())
             t0, cpu = time.perf_counter(), time.process_time()
             store.checkpoint()  # as the worker does once the cycle's alerts are sent: not in the rate
             checkpoint += time.perf_counter() - t0
@@ -313,6 +326,7 @@ def run(window: int, measure: int, naive_max: int, cycles: int = 1) -> list[Row]
         PHASES[window]["checkpoint*"] = checkpoint / total * 1e6
         PHASES[window]["checkpoint CPU*"] = checkpoint_cpu / total * 1e6
         PHASES[window][GC_COLUMN] = collections.seconds / total * 1e6
+        PHASES[window][LOOP_COLUMN] = sum(loops) / len(loops)
         collections.close()
         rows.append(("newswatch Deduper (with SQLite state)", rate, found / (len(origin) + copies), merged))
         with_checkpoint = 1 / (1 / rate + PHASES[window]["checkpoint*"] / 1e6)
@@ -523,7 +537,8 @@ def windows(args: argparse.Namespace) -> None:
         print(f"{w:>9}  " + "".join(f"{per[p]:>16.1f}" for p in phases) + f"{timed:>16.1f}")
     print("* after the timed cycle, as the worker runs it once the cycle's alerts are sent (not in stories/s);\n"
           "  total: the timed phases (stories/s also includes the cycle's commit); collector: Python's cyclic garbage\n"
-          "  collector during the timed cycle (spent inside the phases, not added to the total)")
+          "  collector during the timed cycle (spent inside the phases, not added to the total); loop ms: a fixed\n"
+          "  piece of Python timed before and after each timed cycle (mean), the machine's speed then (4.2 quiet)")
     print("\nrestart: a new process opens the state file with a new store and Deduper; seconds to their first story,"
           "\na copy of a window story (found?), after a crash (key table rebuilt) and after a graceful stop (key table"
           "\nloaded); the restarted process's peak RSS")
