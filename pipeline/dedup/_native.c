@@ -50,6 +50,28 @@ static int get_array(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int wr
     return 0;
 }
 
+/* The three arrays of one length that keys_of and shared_pairs take (64-bit hashes or keys, the story of each as
+ * int64, whether each is a headline's as bool), held in views; their length in *m. On failure none is held. */
+static int get_story_arrays(PyObject *a, PyObject *b, PyObject *c, Py_buffer views[3], Py_ssize_t *m) {
+    PyObject *objs[3] = {a, b, c};
+    const Py_ssize_t sizes[3] = {8, 8, 1};
+    const char *names[3] = {"keys", "story", "title"};
+    Py_ssize_t n[3];
+    for (int i = 0; i < 3; i++) {
+        if (get_array(objs[i], &views[i], sizes[i], 0, &n[i], names[i]) < 0) {
+            while (i--) PyBuffer_Release(&views[i]);
+            return -1;
+        }
+    }
+    if (n[1] != n[0] || n[2] != n[0]) {
+        PyErr_SetString(PyExc_ValueError, "keys, story and title must be of one length");
+        for (int i = 0; i < 3; i++) PyBuffer_Release(&views[i]);
+        return -1;
+    }
+    *m = n[0];
+    return 0;
+}
+
 /* index._word_spans on the joined bytes (texts ended by "\n", words by any byte <= 32):
  * word_spans(data, lead_span) -> (hash u64, story int64, title bool, start int64, end int64) of each word kept
  * (every headline word, the first `lead_span` words of a lead), as bytes. */
@@ -203,27 +225,14 @@ static PyObject *keys_of(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "title_words and sample must be positive, n not negative");
         return NULL;
     }
-    Py_buffer hb, sb, tb;
-    Py_ssize_t m, ms, mt;
-    if (get_array(h_o, &hb, 8, 0, &m, "hashes") < 0) return NULL;
-    if (get_array(s_o, &sb, 8, 0, &ms, "story") < 0) {
-        PyBuffer_Release(&hb);
-        return NULL;
-    }
-    if (get_array(t_o, &tb, 1, 0, &mt, "title") < 0) {
-        PyBuffer_Release(&hb);
-        PyBuffer_Release(&sb);
-        return NULL;
-    }
+    Py_buffer v[3];
+    Py_ssize_t m;
+    if (get_story_arrays(h_o, s_o, t_o, v, &m) < 0) return NULL;
     PyObject *result = NULL, *keys = NULL, *owner = NULL, *title = NULL;
     u64 *tmp = NULL;
-    if (ms != m || mt != m) {
-        PyErr_SetString(PyExc_ValueError, "hashes, story and title must be of one length");
-        goto done;
-    }
-    const u64 *h = hb.buf;
-    const int64_t *story = sb.buf;
-    const unsigned char *is_title = tb.buf;
+    const u64 *h = v[0].buf;
+    const int64_t *story = v[1].buf;
+    const unsigned char *is_title = v[2].buf;
     Py_ssize_t pairs = title_words * (title_words - 1) / 2, cap = n * (pairs > 1 ? pairs : 1) + m;
     void *pk = NULL, *po = NULL, *pt = NULL;
     keys = new_bytes(cap * 8, &pk);
@@ -283,9 +292,7 @@ done:
     Py_XDECREF(keys);
     Py_XDECREF(owner);
     Py_XDECREF(title);
-    PyBuffer_Release(&hb);
-    PyBuffer_Release(&sb);
-    PyBuffer_Release(&tb);
+    for (int i = 0; i < 3; i++) PyBuffer_Release(&v[i]);
     return result;
 }
 
@@ -414,22 +421,13 @@ static PyObject *shared_pairs(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "n and cap must not be negative");
         return NULL;
     }
-    Py_buffer kb, ob, tb;
-    Py_ssize_t m, mo, mt;
-    if (get_array(k_o, &kb, 8, 0, &m, "keys") < 0) return NULL;
-    if (get_array(o_o, &ob, 8, 0, &mo, "owner") < 0) {
-        PyBuffer_Release(&kb);
-        return NULL;
-    }
-    if (get_array(t_o, &tb, 1, 0, &mt, "title") < 0) {
-        PyBuffer_Release(&kb);
-        PyBuffer_Release(&ob);
-        return NULL;
-    }
+    Py_buffer v[3];
+    Py_ssize_t m;
+    if (get_story_arrays(k_o, o_o, t_o, v, &m) < 0) return NULL;
     PyObject *result = NULL, *out_e = NULL, *out_t = NULL, *out_c = NULL, *out_b = NULL;
-    const u64 *key = kb.buf;
-    const int64_t *owner = ob.buf;
-    const unsigned char *title = tb.buf;
+    const u64 *key = v[0].buf;
+    const int64_t *owner = v[1].buf;
+    const unsigned char *title = v[2].buf;
     Py_ssize_t size = 16;
     while (size < 2 * m) size *= 2;
     /* key -> its run: the first `cap` holders (places in the chunk) and how many so far */
@@ -450,10 +448,6 @@ static PyObject *shared_pairs(PyObject *self, PyObject *args) {
     if (!slot_key || !slot_run || !run_count || !holders || !run_of || !rank || !todo || !e_other || !e_count ||
         !e_title || !bounds) {
         PyErr_NoMemory();
-        goto done;
-    }
-    if (mo != m || mt != m) {
-        PyErr_SetString(PyExc_ValueError, "keys, owner and title must be of one length");
         goto done;
     }
     for (Py_ssize_t i = 0; i < size; i++) slot_run[i] = -1;
@@ -524,9 +518,7 @@ done:
     PyMem_Free(slot_key), PyMem_Free(slot_run), PyMem_Free(run_count), PyMem_Free(holders), PyMem_Free(run_of);
     PyMem_Free(rank), PyMem_Free(todo), PyMem_Free(e_other), PyMem_Free(e_count), PyMem_Free(e_title);
     PyMem_Free(bounds);
-    PyBuffer_Release(&kb);
-    PyBuffer_Release(&ob);
-    PyBuffer_Release(&tb);
+    for (int i = 0; i < 3; i++) PyBuffer_Release(&v[i]);
     return result;
 }
 

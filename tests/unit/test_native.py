@@ -205,6 +205,25 @@ def test_the_dedup_stage_decides_the_same(tmp_path: Path) -> None:
     assert sum(reason != "new-cluster" for _, reason, _ in got) > len(texts) // 5  # copies were found
 
 
+def test_kernels_refuse_arrays_that_do_not_fit() -> None:
+    """Wrong input is a ValueError naming what is wrong, never a read past an array's end."""
+    keys, owner, title = np.arange(4, dtype=np.uint64), np.array([0, 0, 1, 1]), np.ones(4, dtype=bool)
+    kernels = KERNELS
+    assert kernels is not None
+    with pytest.raises(ValueError, match="one length"):
+        kernels.shared_pairs(keys, owner[:3], title, 2, 16)
+    with pytest.raises(ValueError, match="sorted and below n"):
+        kernels.shared_pairs(keys, owner[::-1].copy(), title, 2, 16)
+    with pytest.raises(ValueError, match="sorted and below n"):
+        kernels.keys_of(keys, owner, title, 1, 7, 3)
+    with pytest.raises(ValueError, match="whole number"):
+        kernels.table_lookup(np.zeros(16, dtype=np.uint64), b"\x00" * 7)
+    with pytest.raises(ValueError, match="WAYS times"):
+        kernels.table_add(np.zeros(16, dtype=np.uint64), np.zeros(3, dtype=np.uint8), keys, keys)
+    with pytest.raises(ValueError, match="mask"):
+        kernels.stem_lookup(keys, np.zeros(8, dtype=np.uint64), np.zeros(8, dtype=np.uint64), 15)
+
+
 def test_the_switch_turns_the_kernels_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """NEWSWATCH_PURE_PYTHON=1 runs the reference code (the benchmarks' baseline, a fallback if a kernel is ever
     in doubt)."""
