@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.dedup.normalize import ANCHORS, BOILERPLATE, EDGES, lead, strip_boilerplate
+from pipeline.dedup.normalize import ANCHOR_OF, ANCHORS, BOILERPLATE, EDGES, lead, strip_boilerplate
 
 LEAD = "Hundreds of civilians have had to flee Kherson."
 
@@ -169,10 +169,12 @@ def _required_runs(pattern: str) -> list[str]:
     return [r for r in [*runs, run] if r]
 
 
-@pytest.mark.parametrize("pattern", BOILERPLATE)
-def test_every_pattern_has_an_anchor_its_matches_contain(pattern: str) -> None:
-    """A text is scanned only when it holds one of `ANCHORS`: each pattern must require one of them."""
-    assert any(anchor in run for run in _required_runs(pattern) for anchor in ANCHORS), pattern
+@pytest.mark.parametrize(("pattern", "anchor"), list(zip(BOILERPLATE, ANCHOR_OF, strict=True)))
+def test_every_pattern_has_an_anchor_its_matches_contain(pattern: str, anchor: str) -> None:
+    """A text is scanned only for the patterns whose anchor (`ANCHOR_OF`) it holds: each pattern's every match must
+    contain its anchor, or text holding the pattern's chrome would not be scanned for it."""
+    assert any(anchor in run for run in _required_runs(pattern)), (pattern, anchor)
+    assert anchor in ANCHORS
 
 
 def test_required_runs_are_those_of_the_pattern() -> None:
