@@ -327,7 +327,8 @@ static PyObject *table_add(PyObject *self, PyObject *args) {
                 __builtin_prefetch(nx + bucket, 1);
             }
             split(k[i], (u64)nn, &bucket, &check);
-            s[bucket * WAYS + nx[bucket]] = (check << REF_BITS) | (r[i] & REF_MASK);
+            /* (masked, as in numpy's version: a damaged saved table must not send a write out of its bucket) */
+            s[bucket * WAYS + (nx[bucket] & (WAYS - 1))] = (check << REF_BITS) | (r[i] & REF_MASK);
             nx[bucket] = (unsigned char)((nx[bucket] + 1) & (WAYS - 1));
         }
         result = Py_NewRef(Py_None);

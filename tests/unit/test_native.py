@@ -123,6 +123,23 @@ def test_key_table_adds_and_finds_the_same() -> None:
     assert np.array_equal(at1, at2) and np.array_equal(refs1, refs2) and len(at1) > 5000
 
 
+def test_a_damaged_saved_table_is_written_as_numpy_writes_it() -> None:
+    """A saved key table's `next` (each bucket's next way, 0-7) read back with larger values (a damaged file): the
+    kernel masks them as the numpy code does, instead of writing past the bucket."""
+    keys = np.random.default_rng(5).integers(0, 2**64, size=3000, dtype=np.uint64)
+    refs = np.arange(1, 3001, dtype=np.uint64)
+    tables = []
+
+    def fill() -> None:
+        table = index.KeyTable(1000)
+        table._next[:] = 250  # (as if loaded from a damaged file)
+        table.add_many(refs, keys)
+        tables.append(table)
+
+    both(fill)
+    assert np.array_equal(tables[0]._table, tables[1]._table) and np.array_equal(tables[0]._next, tables[1]._next)
+
+
 @pytest.mark.parametrize("cap", [16, 3, 1, 0])
 def test_shared_keys_in_a_chunk_are_the_same(cap: int) -> None:
     texts = [(norm_title(t), lead(s)) for t, s in random_texts(400, 5)]
