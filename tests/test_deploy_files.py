@@ -59,13 +59,12 @@ def test_systemd_unit_stops_gracefully_and_restarts() -> None:
 def test_the_c_kernels_are_built_where_a_compiler_is() -> None:
     """The dedup stage's C kernels are optional at install (without a compiler newswatch runs without them), so a
     build that broke would go unseen: where the machine has the C compiler Python builds with, they must load."""
-    import os
     import shutil
     import sysconfig
 
     from pipeline.dedup import native
 
-    if os.environ.get("NEWSWATCH_PURE_PYTHON", "") not in ("", "0"):
+    if native.switched_off():
         pytest.skip("NEWSWATCH_PURE_PYTHON is set: the kernels are off on purpose")
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:

@@ -14,9 +14,14 @@ import os
 from types import ModuleType
 
 
+def switched_off() -> bool:
+    """Is NEWSWATCH_PURE_PYTHON set (other than to 0 or empty)?"""
+    return os.environ.get("NEWSWATCH_PURE_PYTHON", "") not in ("", "0")
+
+
 def load() -> ModuleType | None:
-    """The kernels, unless NEWSWATCH_PURE_PYTHON is set (other than to 0) or they were not built."""
-    if os.environ.get("NEWSWATCH_PURE_PYTHON", "") not in ("", "0"):
+    """The kernels, unless they are `switched_off` or were not built."""
+    if switched_off():
         return None
     try:
         from pipeline.dedup import _native

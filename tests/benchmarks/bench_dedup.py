@@ -107,7 +107,7 @@ def interpreter() -> str:
 
     if native.KERNELS is not None:
         kernels = "with the dedup stage's C kernels (pipeline/dedup/_native.c)"
-    elif os.environ.get("NEWSWATCH_PURE_PYTHON", "") not in ("", "0"):
+    elif native.switched_off():
         kernels = "without the C kernels (NEWSWATCH_PURE_PYTHON is set)"
     else:
         kernels = "without the C kernels (not built: no C compiler at install?)"
