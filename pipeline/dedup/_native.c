@@ -50,22 +50,35 @@ static int get_array(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int wr
     return 0;
 }
 
-/* The three arrays of one length that keys_of and shared_pairs take (64-bit hashes or keys, the story of each as
- * int64, whether each is a headline's as bool), held in views; their length in *m. On failure none is held. */
-static int get_story_arrays(PyObject *a, PyObject *b, PyObject *c, Py_buffer views[3], Py_ssize_t *m) {
-    PyObject *objs[3] = {a, b, c};
-    const Py_ssize_t sizes[3] = {8, 8, 1};
-    const char *names[3] = {"keys", "story", "title"};
-    Py_ssize_t n[3];
-    for (int i = 0; i < 3; i++) {
-        if (get_array(objs[i], &views[i], sizes[i], 0, &n[i], names[i]) < 0) {
+/* `count` arrays as get_array takes them (objs[i] into views[i], items of sizes[i] bytes, writable where
+ * writable[i], named names[i]; lengths in items into n[i]): all of them, or on failure none held. */
+static int get_arrays(int count, PyObject *const objs[], const Py_ssize_t sizes[], const int writable[],
+                      const char *const names[], Py_buffer views[], Py_ssize_t n[]) {
+    for (int i = 0; i < count; i++) {
+        if (get_array(objs[i], &views[i], sizes[i], writable[i], &n[i], names[i]) < 0) {
             while (i--) PyBuffer_Release(&views[i]);
             return -1;
         }
     }
+    return 0;
+}
+
+static void release_arrays(int count, Py_buffer views[]) {
+    for (int i = 0; i < count; i++) PyBuffer_Release(&views[i]);
+}
+
+/* The three arrays of one length that keys_of and shared_pairs take (64-bit hashes or keys, the story of each as
+ * int64, whether each is a headline's as bool), held in views; their length in *m. On failure none is held. */
+static int get_story_arrays(PyObject *a, PyObject *b, PyObject *c, Py_buffer views[3], Py_ssize_t *m) {
+    PyObject *const objs[3] = {a, b, c};
+    const Py_ssize_t sizes[3] = {8, 8, 1};
+    const int writable[3] = {0, 0, 0};
+    const char *const names[3] = {"keys", "story", "title"};
+    Py_ssize_t n[3];
+    if (get_arrays(3, objs, sizes, writable, names, views, n) < 0) return -1;
     if (n[1] != n[0] || n[2] != n[0]) {
         PyErr_SetString(PyExc_ValueError, "keys, story and title must be of one length");
-        for (int i = 0; i < 3; i++) PyBuffer_Release(&views[i]);
+        release_arrays(3, views);
         return -1;
     }
     *m = n[0];
@@ -138,18 +151,14 @@ static PyObject *stem_lookup(PyObject *self, PyObject *args) {
     PyObject *raw_o, *keys_o, *values_o;
     unsigned long long mask;
     if (!PyArg_ParseTuple(args, "OOOK", &raw_o, &keys_o, &values_o, &mask)) return NULL;
-    Py_buffer raw, keys, values;
-    Py_ssize_t n, nk, nv;
-    if (get_array(raw_o, &raw, 8, 0, &n, "raw") < 0) return NULL;
-    if (get_array(keys_o, &keys, 8, 0, &nk, "keys") < 0) {
-        PyBuffer_Release(&raw);
-        return NULL;
-    }
-    if (get_array(values_o, &values, 8, 0, &nv, "values") < 0) {
-        PyBuffer_Release(&raw);
-        PyBuffer_Release(&keys);
-        return NULL;
-    }
+    PyObject *const objs[3] = {raw_o, keys_o, values_o};
+    const Py_ssize_t sizes[3] = {8, 8, 8};
+    const int writable[3] = {0, 0, 0};
+    const char *const names[3] = {"raw", "keys", "values"};
+    Py_buffer v[3];
+    Py_ssize_t len[3];
+    if (get_arrays(3, objs, sizes, writable, names, v, len) < 0) return NULL;
+    Py_ssize_t n = len[0], nk = len[1], nv = len[2];
     PyObject *result = NULL, *hashes = NULL, *known = NULL;
     if (nk != nv || (u64)nk != mask + 1) {
         PyErr_SetString(PyExc_ValueError, "keys and values must both have mask + 1 slots");
@@ -159,32 +168,30 @@ static PyObject *stem_lookup(PyObject *self, PyObject *args) {
     hashes = new_bytes(n * 8, &ph);
     known = new_bytes(n, &pk);
     if (hashes == NULL || known == NULL) goto done;
-    const u64 *r = raw.buf, *tk = keys.buf, *tv = values.buf;
+    const u64 *r = v[0].buf, *tk = v[1].buf, *tv = v[2].buf;
     u64 *h = ph;
     unsigned char *kn = pk;
     for (Py_ssize_t i = 0; i < n; i++) {
-        u64 at = r[i] & mask, v = 0;
+        u64 at = r[i] & mask, value = 0;
         unsigned char hit = 0;
         for (;;) {
             u64 stored = tk[at];
             if (stored == r[i]) {
-                v = tv[at];
+                value = tv[at];
                 hit = 1;
                 break;
             }
             if (stored == 0) break;
             at = (at + 1) & mask;
         }
-        h[i] = v;
+        h[i] = value;
         kn[i] = hit;
     }
     result = Py_BuildValue("(OO)", hashes, known);
 done:
     Py_XDECREF(hashes);
     Py_XDECREF(known);
-    PyBuffer_Release(&raw);
-    PyBuffer_Release(&keys);
-    PyBuffer_Release(&values);
+    release_arrays(3, v);
     return result;
 }
 
@@ -292,7 +299,7 @@ done:
     Py_XDECREF(keys);
     Py_XDECREF(owner);
     Py_XDECREF(title);
-    for (int i = 0; i < 3; i++) PyBuffer_Release(&v[i]);
+    release_arrays(3, v);
     return result;
 }
 
@@ -306,19 +313,21 @@ static inline void split(u64 key, u64 buckets, u64 *bucket, u64 *check) {
 static PyObject *table_add(PyObject *self, PyObject *args) {
     PyObject *slots_o, *next_o, *refs_o, *keys_o;
     if (!PyArg_ParseTuple(args, "OOOO", &slots_o, &next_o, &refs_o, &keys_o)) return NULL;
-    Py_buffer slots, next, refs, keys;
-    Py_ssize_t ns, nn, nr, nk;
+    PyObject *const objs[4] = {slots_o, next_o, refs_o, keys_o};
+    const Py_ssize_t sizes[4] = {8, 1, 8, 8};
+    const int writable[4] = {1, 1, 0, 0};
+    const char *const names[4] = {"slots", "next", "refs", "keys"};
+    Py_buffer v[4];
+    Py_ssize_t len[4];
+    if (get_arrays(4, objs, sizes, writable, names, v, len) < 0) return NULL;
+    Py_ssize_t ns = len[0], nn = len[1], nr = len[2], nk = len[3];
     PyObject *result = NULL;
-    if (get_array(slots_o, &slots, 8, 1, &ns, "slots") < 0) return NULL;
-    if (get_array(next_o, &next, 1, 1, &nn, "next") < 0) goto release_slots;
-    if (get_array(refs_o, &refs, 8, 0, &nr, "refs") < 0) goto release_next;
-    if (get_array(keys_o, &keys, 8, 0, &nk, "keys") < 0) goto release_refs;
     if (nr != nk || ns != nn * WAYS) {
         PyErr_SetString(PyExc_ValueError, "refs and keys must be of one length, slots WAYS times next's");
     } else {
-        u64 *s = slots.buf;
-        unsigned char *nx = next.buf;
-        const u64 *r = refs.buf, *k = keys.buf;
+        u64 *s = v[0].buf;
+        unsigned char *nx = v[1].buf;
+        const u64 *r = v[2].buf, *k = v[3].buf;
         for (Py_ssize_t i = 0; i < nk; i++) {
             u64 bucket, check;
             if (i + AHEAD < nk) {
@@ -333,13 +342,7 @@ static PyObject *table_add(PyObject *self, PyObject *args) {
         }
         result = Py_NewRef(Py_None);
     }
-    PyBuffer_Release(&keys);
-release_refs:
-    PyBuffer_Release(&refs);
-release_next:
-    PyBuffer_Release(&next);
-release_slots:
-    PyBuffer_Release(&slots);
+    release_arrays(4, v);
     return result;
 }
 
@@ -348,20 +351,21 @@ release_slots:
 static PyObject *table_lookup(PyObject *self, PyObject *args) {
     PyObject *slots_o, *keys_o;
     if (!PyArg_ParseTuple(args, "OO", &slots_o, &keys_o)) return NULL;
-    Py_buffer slots, keys;
-    Py_ssize_t ns, nk;
-    if (get_array(slots_o, &slots, 8, 0, &ns, "slots") < 0) return NULL;
-    if (get_array(keys_o, &keys, 8, 0, &nk, "keys") < 0) {
-        PyBuffer_Release(&slots);
-        return NULL;
-    }
+    PyObject *const objs[2] = {slots_o, keys_o};
+    const Py_ssize_t sizes[2] = {8, 8};
+    const int writable[2] = {0, 0};
+    const char *const names[2] = {"slots", "keys"};
+    Py_buffer v[2];
+    Py_ssize_t len[2];
+    if (get_arrays(2, objs, sizes, writable, names, v, len) < 0) return NULL;
+    Py_ssize_t ns = len[0], nk = len[1];
     PyObject *result = NULL, *at = NULL, *refs = NULL;
     if (ns % WAYS || ns == 0) {
         PyErr_SetString(PyExc_ValueError, "slots must be a whole, non-zero number of buckets");
         goto done;
     }
     u64 buckets = (u64)(ns / WAYS);
-    const u64 *s = slots.buf, *k = keys.buf;
+    const u64 *s = v[0].buf, *k = v[1].buf;
     Py_ssize_t hits = 0, cap = nk;  /* most keys hit nothing: grown when needed */
     int64_t *pa = PyMem_Malloc((size_t)(cap + 1) * sizeof(int64_t));
     u64 *pr = PyMem_Malloc((size_t)(cap + 1) * sizeof(u64));
@@ -404,8 +408,7 @@ static PyObject *table_lookup(PyObject *self, PyObject *args) {
 done:
     Py_XDECREF(at);
     Py_XDECREF(refs);
-    PyBuffer_Release(&slots);
-    PyBuffer_Release(&keys);
+    release_arrays(2, v);
     return result;
 }
 
@@ -519,7 +522,7 @@ done:
     PyMem_Free(slot_key), PyMem_Free(slot_run), PyMem_Free(run_count), PyMem_Free(holders), PyMem_Free(run_of);
     PyMem_Free(rank), PyMem_Free(todo), PyMem_Free(e_other), PyMem_Free(e_count), PyMem_Free(e_title);
     PyMem_Free(bounds);
-    for (int i = 0; i < 3; i++) PyBuffer_Release(&v[i]);
+    release_arrays(3, v);
     return result;
 }
 
