@@ -618,6 +618,174 @@ static PyObject *single_spaced(PyObject *self, PyObject *arg) {
     return out;
 }
 
+/* One sorted array of an IdentityIndex (keys, and the row of each: 4- or 8-byte numbers). */
+typedef struct {
+    Py_buffer keys, rows;
+    Py_ssize_t n;
+    int wide;
+} sorted_rows;
+
+/* Where q is among the n sorted keys k, -1 when it is not. The keys are hashes, spread evenly over their range,
+ * so each step guesses q's place from the values at the range's ends (interpolation search: a handful of steps
+ * at a million keys, where a binary search takes twenty, most of them cache misses); after a few guesses, or in a
+ * range of a few keys, it halves the range or walks it instead, so keys bunched up cost no more than a binary
+ * search. */
+static Py_ssize_t find_sorted(const u64 *k, Py_ssize_t n, u64 q) {
+    Py_ssize_t lo = 0, hi = n - 1;
+    for (int step = 0; hi - lo > 8; step++) {
+        u64 a = k[lo], b = k[hi];
+        if (q < a || q > b) return -1;
+        Py_ssize_t at = lo + (hi - lo) / 2;
+        if (step < 8 && b > a) at = lo + (Py_ssize_t)((unsigned __int128)(q - a) * (u64)(hi - lo) / (b - a));
+        if (k[at] < q) lo = at + 1;
+        else if (k[at] > q) hi = at - 1;
+        else return at;
+    }
+    while (lo <= hi && k[lo] < q) lo++;
+    return lo <= hi && k[lo] == q ? lo : -1;
+}
+
+/* The first place find_sorted looks at for q (to fetch it into the cache ahead of the search). */
+static inline const u64 *first_guess(const u64 *k, Py_ssize_t n, u64 q) {
+    if (n < 2 || q <= k[0] || q >= k[n - 1]) return k;
+    return k + (Py_ssize_t)((unsigned __int128)(q - k[0]) * (u64)(n - 1) / (k[n - 1] - k[0]));
+}
+
+static void release_sorted(sorted_rows *parts, Py_ssize_t count) {
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyBuffer_Release(&parts[i].keys);
+        PyBuffer_Release(&parts[i].rows);
+    }
+}
+
+/* parts[i] from keys[i] and rows[i] (sequences of one length, `count`); on failure none held. */
+static int get_sorted(PyObject *keys, PyObject *rows, sorted_rows *parts, Py_ssize_t count) {
+    for (Py_ssize_t i = 0; i < count; i++) {
+        sorted_rows *p = &parts[i];
+        Py_ssize_t nr;
+        if (get_array(PyList_GET_ITEM(keys, i), &p->keys, 8, 0, &p->n, "keys") < 0) goto fail;
+        if (get_array(PyList_GET_ITEM(rows, i), &p->rows, 1, 0, &nr, "rows") < 0) {
+            PyBuffer_Release(&p->keys);
+            goto fail;
+        }
+        if (nr != 4 * p->n && nr != 8 * p->n) {
+            PyErr_SetString(PyExc_ValueError, "rows must be 4- or 8-byte numbers, one for each key");
+            release_sorted(parts, i + 1);
+            return -1;
+        }
+        p->wide = nr == 8 * p->n && p->n > 0;
+        continue;
+    fail:
+        release_sorted(parts, i);
+        return -1;
+    }
+    return 0;
+}
+
+static inline u64 row_of(const sorted_rows *p, Py_ssize_t at) {
+    return p->wide ? ((const u64 *)p->rows.buf)[at] : ((const uint32_t *)p->rows.buf)[at];
+}
+
+/* identities.IdentityIndex.find's arrays (not its dict of newest entries): index_find(wanted, filter, keys, rows,
+ * shift) -> the row of each wanted key as u64 (0: none), as bytes. A key is looked for only if its bit in the
+ * filter (bytes; bit key & (8 x len - 1)) is set: in the sorted part keys[key >> shift] (`keys` and `rows`:
+ * lists of one length, the big arrays' shards then the middle array last, which is newer and so wins). */
+static PyObject *index_find(PyObject *self, PyObject *args) {
+    PyObject *wanted_o, *filter_o, *keys_o, *rows_o;
+    int shift;
+    if (!PyArg_ParseTuple(args, "OOO!O!i", &wanted_o, &filter_o, &PyList_Type, &keys_o, &PyList_Type, &rows_o,
+                          &shift))
+        return NULL;
+    Py_ssize_t count = PyList_GET_SIZE(keys_o);
+    if (count != PyList_GET_SIZE(rows_o) || shift < 48 || shift > 63 || count - 1 != (Py_ssize_t)1 << (64 - shift)) {
+        PyErr_SetString(PyExc_ValueError, "keys and rows: one array per shard (2**(64 - shift)), then the middle one");
+        return NULL;
+    }
+    PyObject *const objs[2] = {wanted_o, filter_o};
+    const Py_ssize_t sizes[2] = {8, 1};
+    const int writable[2] = {0, 0};
+    const char *const names[2] = {"wanted", "filter"};
+    Py_buffer v[2];
+    Py_ssize_t len[2];
+    if (get_arrays(2, objs, sizes, writable, names, v, len) < 0) return NULL;
+    PyObject *result = NULL;
+    sorted_rows *parts = PyMem_Calloc((size_t)count, sizeof(sorted_rows));
+    Py_ssize_t *maybe = PyMem_Malloc((size_t)(len[0] + 1) * sizeof(Py_ssize_t));
+    if (parts == NULL || maybe == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (len[1] == 0) {
+        PyErr_SetString(PyExc_ValueError, "the filter is empty");
+        goto done;
+    }
+    if (get_sorted(keys_o, rows_o, parts, count) < 0) goto done;
+    Py_ssize_t n = len[0], m = 0;
+    void *pout;
+    result = new_bytes(n * 8, &pout);
+    if (result != NULL) {
+        const u64 *w = v[0].buf;
+        const unsigned char *f = v[1].buf;
+        u64 bits = (u64)len[1] * 8 - 1, *out = pout;
+        const sorted_rows *mid = &parts[count - 1];
+        for (Py_ssize_t i = 0; i < n; i++) {  /* the filter first, for all (most keys asked are of new stories) */
+            if (i + AHEAD < n) __builtin_prefetch(f + ((w[i + AHEAD] & bits) >> 3));
+            u64 bit = w[i] & bits;
+            out[i] = 0;
+            if (f[bit >> 3] & (1u << (bit & 7))) maybe[m++] = i;
+        }
+        for (Py_ssize_t j = 0; j < m; j++) {
+            if (j + AHEAD < m) {
+                u64 q = w[maybe[j + AHEAD]];
+                const sorted_rows *p = &parts[q >> shift];
+                __builtin_prefetch(first_guess(p->keys.buf, p->n, q));
+                __builtin_prefetch(first_guess(mid->keys.buf, mid->n, q));
+            }
+            u64 q = w[maybe[j]];
+            const sorted_rows *p = &parts[q >> shift];
+            Py_ssize_t at = find_sorted(mid->keys.buf, mid->n, q);
+            if (at >= 0) out[maybe[j]] = row_of(mid, at);
+            else if ((at = find_sorted(p->keys.buf, p->n, q)) >= 0) out[maybe[j]] = row_of(p, at);
+        }
+        release_sorted(parts, count);
+    }
+done:
+    PyMem_Free(parts);
+    PyMem_Free(maybe);
+    release_arrays(2, v);
+    return result;
+}
+
+/* identities.IdentityIndex._remember: bloom_add(filter, keys) sets bit key & (8 x len - 1) of the filter (a
+ * writable buffer of bytes) for each key. */
+static PyObject *bloom_add(PyObject *self, PyObject *args) {
+    PyObject *filter_o, *keys_o;
+    if (!PyArg_ParseTuple(args, "OO", &filter_o, &keys_o)) return NULL;
+    PyObject *const objs[2] = {filter_o, keys_o};
+    const Py_ssize_t sizes[2] = {1, 8};
+    const int writable[2] = {1, 0};
+    const char *const names[2] = {"filter", "keys"};
+    Py_buffer v[2];
+    Py_ssize_t len[2];
+    if (get_arrays(2, objs, sizes, writable, names, v, len) < 0) return NULL;
+    PyObject *result = NULL;
+    if (len[0] == 0) {
+        PyErr_SetString(PyExc_ValueError, "the filter is empty");
+    } else {
+        unsigned char *f = v[0].buf;
+        const u64 *k = v[1].buf;
+        u64 bits = (u64)len[0] * 8 - 1;
+        for (Py_ssize_t i = 0; i < len[1]; i++) {
+            if (i + AHEAD < len[1]) __builtin_prefetch(f + ((k[i + AHEAD] & bits) >> 3), 1);
+            u64 bit = k[i] & bits;
+            f[bit >> 3] |= (unsigned char)(1u << (bit & 7));
+        }
+        result = Py_NewRef(Py_None);
+    }
+    release_arrays(2, v);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"word_spans", word_spans, METH_VARARGS, "index._word_spans on the joined bytes."},
     {"stem_lookup", stem_lookup, METH_VARARGS, "index._Stems.get."},
@@ -628,6 +796,8 @@ static PyMethodDef methods[] = {
     {"ascii_words", ascii_words, METH_VARARGS, "normalize.words joined, of ASCII text."},
     {"anchors_in", anchors_in, METH_VARARGS, "The anchors an ASCII text holds."},
     {"single_spaced", single_spaced, METH_O, "' '.join(text.split()) of ASCII text."},
+    {"index_find", index_find, METH_VARARGS, "IdentityIndex.find's arrays."},
+    {"bloom_add", bloom_add, METH_VARARGS, "IdentityIndex._remember."},
     {NULL, NULL, 0, NULL},
 };
 

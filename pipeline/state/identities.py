@@ -21,6 +21,8 @@ from itertools import chain
 
 import numpy as np
 
+from pipeline.dedup import native
+
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -121,8 +123,11 @@ class IdentityIndex:
         return (bit >> np.uint64(3)).astype(np.intp), np.left_shift(1, (bit & np.uint64(7)).astype(np.uint8))
 
     def _remember(self, keys: np.ndarray) -> None:
-        at, bit = self._bits(keys)
-        np.bitwise_or.at(self._filter, at, bit)
+        if (kernels := native.KERNELS) is not None:
+            kernels.bloom_add(self._filter, np.ascontiguousarray(keys, dtype=np.uint64))
+        else:
+            at, bit = self._bits(keys)
+            np.bitwise_or.at(self._filter, at, bit)
         self._remembered += len(keys)
 
     def _may_have(self, keys: np.ndarray) -> np.ndarray:
@@ -148,7 +153,19 @@ class IdentityIndex:
         if not keys:
             return []
         wanted = np.array(keys, dtype=np.uint64)
-        rows = np.zeros(len(keys), dtype=np.uint64)
+        if (kernels := native.KERNELS) is not None:
+            found: list[int] = np.frombuffer(kernels.index_find(wanted, self._filter, [*self.keys, self.mid_keys],
+                                                                [*self.rows, self.mid_rows], int(_SHIFT)),
+                                             dtype=np.uint64).tolist()
+        else:
+            found = self._find_in_arrays(wanted)
+        if self.recent:  # newest
+            found = list(map(self.recent.get, keys, found))  # (the loop in C; `keys` and `found` are as long)
+        return found
+
+    def _find_in_arrays(self, wanted: np.ndarray) -> list[int]:
+        """`find` in the arrays only (the reference of the kernel `index_find`)."""
+        rows = np.zeros(len(wanted), dtype=np.uint64)
         order = np.flatnonzero(self._may_have(wanted))
         wanted = wanted[order]
         by_key = np.argsort(wanted)  # sorted, each shard's keys are a run, and searching them goes in order
@@ -163,10 +180,7 @@ class IdentityIndex:
             at = np.searchsorted(self.mid_keys, wanted).clip(max=len(self.mid_keys) - 1)
             hit = self.mid_keys[at] == wanted
             rows[order[hit]] = self.mid_rows[at[hit]]
-        found: list[int] = rows.tolist()
-        if self.recent:  # newest
-            found = list(map(self.recent.get, keys, found))  # (the loop in C; `keys` and `found` are as long)
-        return found
+        return rows.tolist()
 
     def due(self) -> bool:
         """Is the dict of newest entries big enough to merge into the arrays?"""

@@ -15,6 +15,7 @@ import pytest
 from pipeline.dedup import index, native, normalize
 from pipeline.dedup.core import Deduper, _Shared
 from pipeline.dedup.normalize import joined_words, lead, norm_title, words
+from pipeline.state.identities import IdentityIndex
 from pipeline.state.sqlite import SqliteStore
 from pipeline.testing import make_story
 
@@ -121,6 +122,36 @@ def test_key_table_adds_and_finds_the_same() -> None:
     assert np.array_equal(tables[0]._table, tables[1]._table) and np.array_equal(tables[0]._next, tables[1]._next)
     assert at1.dtype == at2.dtype and refs1.dtype == refs2.dtype
     assert np.array_equal(at1, at2) and np.array_equal(refs1, refs2) and len(at1) > 5000
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_identity_index_finds_the_same(wide: bool) -> None:
+    """`IdentityIndex.find` (the big arrays' shards, the middle array, the filter) and its filter's making, with the
+    kernels and without, over several merges and a fold, keys asked once more with newer rows (the middle array's
+    row wins over a shard's), rows of 4 bytes and of 8 (past 2**32), evicted rows dropped."""
+    rng = np.random.default_rng(7)
+    base = 2**33 if wide else 0
+    keys = rng.integers(1, 2**64, size=30_000, dtype=np.uint64)
+    keys[::5] >>= np.uint64(40)  # some bunched up near 0: the search must not rely on keys being spread
+    keys[20_000:22_000] = keys[:2000]  # the same identities again, in newer rows
+
+    def build_and_find() -> tuple[list[int], bytes, list[int]]:
+        ids = IdentityIndex(merge_at=3000, fold_at=12_000, min_filter=1 << 10)
+        for start in range(0, len(keys), 1000):
+            part = keys[start : start + 1000].tolist()
+            ids.add_rows(list(range(base + start + 1, base + start + 1001)), part, [1] * len(part))
+            if ids.due():
+                ids.merge(oldest_row=base + 2500)
+        asked = np.concatenate([keys, rng.integers(1, 2**64, size=20_000, dtype=np.uint64), keys[::7] + np.uint64(1)])
+        found = ids.find(asked.tolist())
+        ids.recent = {}  # the arrays alone
+        return found, ids._filter.tobytes(), ids.find(asked.tolist())
+
+    (got, got_filter, got_arrays), (want, want_filter, want_arrays) = both(build_and_find)
+    assert got == want and got_filter == want_filter and got_arrays == want_arrays
+    assert sum(map(bool, got_arrays)) > 15_000 and max(got_arrays) > base  # hits in the arrays, of newer rows too
+    assert got_arrays[:2000] == got_arrays[20_000:22_000] and min(got_arrays[:2000]) > base + 20_000  # the newer
+    assert not any(got_arrays[2000:2499])  # evicted (rows before 2,500)
 
 
 def test_a_damaged_saved_table_is_written_as_numpy_writes_it() -> None:
@@ -239,6 +270,13 @@ def test_kernels_refuse_arrays_that_do_not_fit() -> None:
         kernels.table_add(np.zeros(16, dtype=np.uint64), np.zeros(3, dtype=np.uint8), keys, keys)
     with pytest.raises(ValueError, match="mask"):
         kernels.stem_lookup(keys, np.zeros(8, dtype=np.uint64), np.zeros(8, dtype=np.uint64), 15)
+    parts = [keys[:0]] * 17
+    with pytest.raises(ValueError, match="one array per shard"):
+        kernels.index_find(keys, b"\xff", parts[:16], parts[:16], 60)
+    with pytest.raises(ValueError, match="one for each key"):
+        kernels.index_find(keys, b"\xff", [keys, *parts[1:]], [b"\x00" * 12, *parts[1:]], 60)
+    with pytest.raises(ValueError, match="filter is empty"):
+        kernels.bloom_add(bytearray(), keys)
 
 
 def test_the_switch_turns_the_kernels_off(monkeypatch: pytest.MonkeyPatch) -> None:
