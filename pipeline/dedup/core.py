@@ -25,7 +25,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from pipeline.dedup import native
-from pipeline.dedup.index import DEFAULT_CAPACITY, WAYS, KeyTable, Signatures, ranks, signatures
+from pipeline.dedup.index import DEFAULT_CAPACITY, WAYS, Headlines, KeyTable, Signatures, ranks, signatures
 from pipeline.dedup.normalize import compile_extra, content_words, fold, lead, norm_title, words
 from pipeline.model import ClusteredStory, Story
 from pipeline.sources.parse import item_url
@@ -89,18 +89,34 @@ class Decision(NamedTuple):
     score: float
 
 
-def title_match(title_n: str, other_n: str, th: Thresholds, words: set[str] | None = None) -> float:
+Hashed = tuple[set[int], frozenset[int]]  # a headline's content words as stem hashes, and which are numbers
+
+
+def title_match(title_n: str, other_n: str, th: Thresholds, words: set[str] | None = None,
+                hashed: tuple[Hashed, Hashed] | None = None) -> float:
     """Headline similarity 0-100 when the two headlines count as the same story, else 0 (`words`: the content
-    words of `title_n`, when known)."""
-    a, b = set(content_words(title_n)) if words is None else words, set(content_words(other_n))
-    both = a & b
-    shared = len(both)
-    jaccard = shared / max(1, len(a) + len(b) - shared)
-    words_shared = shared - sum(map(str.isdigit, both))  # a date (3/10/14) is not a story
+    words of `title_n`, when known; `hashed`: both headlines' content words as `index.Headlines` gives them, which
+    gives the same score without the words' strings, unless rapidfuzz needs them)."""
+    if hashed is None:
+        a, b = set(content_words(title_n)) if words is None else words, set(content_words(other_n))
+        both = a & b
+        return _title_score(title_n, other_n, th, len(a), len(b), len(both), sum(map(str.isdigit, both)), (a, b))
+    (a_hashed, numbers), (b_hashed, _) = hashed
+    shared = a_hashed & b_hashed
+    return _title_score(title_n, other_n, th, len(a_hashed), len(b_hashed), len(shared), len(numbers & shared))
+
+
+def _title_score(title_n: str, other_n: str, th: Thresholds, n_a: int, n_b: int, shared: int, numbers: int,
+                 words: tuple[set[str], set[str]] | None = None) -> float:
+    """`title_match` from the counts of the two headlines' content words, of those they share and of the shared
+    numbers; `words`: the content words, when known."""
+    jaccard = shared / max(1, n_a + n_b - shared)
+    words_shared = shared - numbers  # a date (3/10/14) is not a story
     if (shared >= th.title_shared and words_shared >= 2
             and (jaccard >= th.title_jaccard or (shared >= th.title_shared_more and jaccard >= th.title_jaccard_more))):
-        if shared in (len(a), len(b)):  # one headline's words all in the other's (a copy's often are): what
+        if shared in (n_a, n_b):  # one headline's words all in the other's (a copy's often are): what
             return 100.0  # token_set_ratio gives then, without joining and splitting them again
+        a, b = words or (set(content_words(title_n)), set(content_words(other_n)))
         return float(fuzz.token_set_ratio(" ".join(sorted(a)), " ".join(sorted(b))))
     if min(n_words(title_n), n_words(other_n)) >= th.min_title_words:
         score = float(fuzz.token_sort_ratio(title_n, other_n, score_cutoff=th.title))
@@ -117,16 +133,20 @@ def n_words(normalized: str) -> int:
     return normalized.count(" ") + 1 if normalized else 0
 
 
-def decide(title_n: str, lead_n: str, candidates: list[ClusterRecord], th: Thresholds) -> Decision:
-    """Best-scoring candidate cluster that matches on headline or lead, else a new cluster."""
+def decide(title_n: str, lead_n: str, candidates: list[ClusterRecord], th: Thresholds,
+           headlines: Headlines | None = None) -> Decision:
+    """Best-scoring candidate cluster that matches on headline or lead, else a new cluster (`headlines`: the
+    content words of the headlines, hashed, when made for a chunk; the same decision)."""
     best = _NEW
     if not candidates:
         return best
-    words = set(content_words(title_n))
+    words = set(content_words(title_n)) if headlines is None else None
+    mine = headlines[title_n] if headlines is not None else None
     lead_ok = n_words(lead_n) >= th.min_lead_words
     opening = lead_n[: th.lead_chars]
     for c in candidates:
-        score = title_match(title_n, c.norm_title, th, words)
+        hashed = None if headlines is None or mine is None else (mine, headlines[c.norm_title])
+        score = title_match(title_n, c.norm_title, th, words, hashed)
         if score and score > best.score:
             best = Decision(c.id, Reason.SIMILAR_TITLE, score)
             if score == 100:  # nothing scores higher, and a tie keeps the first: done
@@ -496,6 +516,10 @@ class Deduper:
         # Read ahead, in one query: the clusters the chunk's stories may join (candidates, same links, replays).
         wanted = {cid for ids in candidates for cid in ids} | {hit[0] for found in stored for hit in found.values()}
         self._clusters(sorted(wanted), pending)
+        # Headlines' content words hashed for the chunk's stories and the clusters read, in one batch in C (or
+        # strings compared word by word, as without the kernels: the same decisions).
+        headlines = None if native.KERNELS is None else Headlines(
+            [t for t, _ in texts] + [c.norm_title for c in pending.stored.values() if c is not None])
         founded = [0] * n  # cluster reference of each story that founds one
         out: list[ClusteredStory | None] = []
         for i, story in enumerate(stories):
@@ -510,7 +534,8 @@ class Deduper:
             if mine:
                 candidates[i] = candidates_of(hits.of(i) + mine, title_counts[i],
                                               bounds[i + 1] - bounds[i] - title_counts[i], self.th.max_candidates)
-            result, founded[i] = self._decide(story, texts[i], idents[i], kinds, found, candidates[i], pending)
+            result, founded[i] = self._decide(story, texts[i], idents[i], kinds, found, candidates[i], pending,
+                                              headlines)
             out.append(result)
         t4 = clock()
         self.store.save_clusters(list(pending.clusters.values()))
@@ -526,8 +551,8 @@ class Deduper:
         return out
 
     def _decide(self, story: Story, text: tuple[str, str], ident: Identity, kinds: list[tuple[str, str, str]],
-                found: dict[str, tuple[str, bool]], candidate_ids: list[str],
-                pending: _Pending) -> tuple[ClusteredStory | None, int]:
+                found: dict[str, tuple[str, bool]], candidate_ids: list[str], pending: _Pending,
+                headlines: Headlines | None = None) -> tuple[ClusteredStory | None, int]:
         """One story against the store and the chunk so far; its writes go to `pending`. Returns the result
         and the reference of the cluster it founded (0: none)."""
         now = story.fetched
@@ -547,7 +572,7 @@ class Deduper:
             decision = Decision(cluster.id, Reason.SAME_LINK, 100.0)
         elif candidate_ids:
             candidates = self._open(candidate_ids, pending, now)
-            decision = decide(title_n, lead_n, candidates, self.th)
+            decision = decide(title_n, lead_n, candidates, self.th, headlines)
             cluster = next((c for c in candidates if c.id == decision.cluster_id), None)
         else:
             decision = _NEW

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from pipeline.dedup import index, native, normalize
-from pipeline.dedup.core import Deduper, _Shared
+from pipeline.dedup.core import Deduper, Thresholds, _Shared, title_match
 from pipeline.dedup.normalize import joined_words, lead, norm_title, words
 from pipeline.state.identities import IdentityIndex
 from pipeline.state.sqlite import SqliteStore
@@ -152,6 +152,28 @@ def test_identity_index_finds_the_same(wide: bool) -> None:
     assert sum(map(bool, got_arrays)) > 15_000 and max(got_arrays) > base  # hits in the arrays, of newer rows too
     assert got_arrays[:2000] == got_arrays[20_000:22_000] and min(got_arrays[:2000]) > base + 20_000  # the newer
     assert not any(got_arrays[2000:2499])  # evicted (rows before 2,500)
+
+
+@pytest.mark.parametrize("source", ["real", "random"])
+def test_headlines_compared_by_hashes_score_the_same(source: str) -> None:
+    """`title_match` on the headlines' hashed content words (`index.Headlines`, as the stage uses it with the
+    kernels) gives the score of comparing their words' strings, numbers included ("one" is "1", and shared numbers
+    are no evidence), over pairs that share many words and pairs that share few."""
+    if source == "real":
+        texts = real_texts()
+        titles = [norm_title(t) for t, _ in texts[:3000]] + [norm_title(s) for _, s in texts[-3000:]]
+    else:
+        rng = random.Random(9)
+        vocab = ["kherson", "flee", "flees", "fleeing", "one", "1", "two", "2014", "3", "10", "ten", "the", "of",
+                 "shelling", "civilians", "russian", "russia", "city", "mayor", "votes", "voted", "w1", "w2", "w3"]
+        titles = [" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 9))) for _ in range(4000)]
+    pairs = list(zip(titles[::2], titles[1::2], strict=False)) + list(zip(titles[::3], titles[3::3], strict=False))
+    headlines = index.Headlines(titles[: len(titles) // 2])  # the rest computed when asked, one by one
+    th = Thresholds()
+    hashed = [title_match(a, b, th, hashed=(headlines[a], headlines[b])) for a, b in pairs]
+    strings = [title_match(a, b, th) for a, b in pairs]
+    assert hashed == strings
+    assert sum(score > 0 for score in strings) > 30
 
 
 def test_a_damaged_saved_table_is_written_as_numpy_writes_it() -> None:
