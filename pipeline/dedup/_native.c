@@ -589,8 +589,8 @@ static PyObject *anchors_in(PyObject *self, PyObject *args) {
     return out;
 }
 
-/* `" ".join(text.split())` for ASCII text (str.split's white space there: \t \n \v \f \r, space and \x1c-\x1f);
- * None when the text is not ASCII. */
+/* `" ".join(text.split())` for ASCII text (str.split's white space there: \t \n \v \f \r, space and \x1c-\x1f),
+ * the text itself when it is so already; None when the text is not ASCII. */
 static PyObject *single_spaced(PyObject *self, PyObject *arg) {
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "a str is needed");
@@ -612,8 +612,9 @@ static PyObject *single_spaced(PyObject *self, PyObject *arg) {
         gap = 0;
         buf[size++] = (char)c;
     }
-    PyObject *out = PyUnicode_New(size, 127);
-    if (out != NULL) memcpy(PyUnicode_1BYTE_DATA(out), buf, (size_t)size);
+    int same = size == len && memcmp(buf, in, (size_t)len) == 0;  /* (a tab for a space keeps the length) */
+    PyObject *out = same ? Py_NewRef(arg) : PyUnicode_New(size, 127);
+    if (out != NULL && !same) memcpy(PyUnicode_1BYTE_DATA(out), buf, (size_t)size);
     PyMem_Free(buf);
     return out;
 }

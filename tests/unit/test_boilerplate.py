@@ -32,6 +32,13 @@ def test_every_pattern_has_an_example() -> None:
     assert sorted(EDGE_EXAMPLES) == list(range(len(EDGES)))
 
 
+def test_closing_edges_hold_a_dash() -> None:
+    """A closing edge (anchored at the end) is looked for only in text ends holding a dash (`_strip_edges`), so each
+    must match one: a new closing edge without a dash needs that shortcut changed."""
+    closing = [p for p in EDGES if p.endswith("$")]
+    assert closing and all("[-–—]" in p and "[-–—]?" not in p and "[-–—]*" not in p for p in closing)
+
+
 @pytest.mark.parametrize("index", sorted(EXAMPLES))
 def test_pattern_removes_its_example(index: int) -> None:
     """Each chrome/credit pattern strips its example down to the article text."""

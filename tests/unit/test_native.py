@@ -234,6 +234,11 @@ def test_boilerplate_scan_and_spacing_are_the_same(source: str) -> None:
     assert got == want and sum(map(bool, got)) > 1000
     got, want = both(lambda: [normalize.collapsed(t) for t in texts])
     assert got == want == [" ".join(t.split()) for t in texts]
+    got, want = both(lambda: [normalize.single_spaced(t) for t in texts])
+    assert got == want == [" ".join(t.split()) for t in texts]
+    spaced = [" ".join(t.split()) for t in texts if t.isascii()]  # already so: the kernel gives the text back
+    assert all(KERNELS.single_spaced(t) is t for t in spaced)  # type: ignore[union-attr]
+    assert KERNELS.single_spaced("a\tb") == "a b"  # type: ignore[union-attr]  (the same length, not the same text)
     got, want = both(lambda: [(normalize.strip_boilerplate(t), lead(t)) for t in texts])
     assert got == want
 
