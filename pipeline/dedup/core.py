@@ -289,6 +289,11 @@ class _Shared:
         else:
             self.earlier, self.title, self.count, self.bounds = _shared(sig, n, cap)
 
+    def sharing(self) -> set[int]:
+        """The stories sharing keys with another of the chunk."""
+        bounds = self.bounds
+        return {i for i in range(len(bounds) - 1) if bounds[i] < bounds[i + 1]} | set(self.earlier)
+
     def of(self, i: int) -> list[tuple[int, bool, int]]:
         a, b = self.bounds[i], self.bounds[i + 1]
         return list(zip(self.earlier[a:b], self.title[a:b], self.count[a:b], strict=True)) if a < b else []
@@ -516,10 +521,14 @@ class Deduper:
         # Read ahead, in one query: the clusters the chunk's stories may join (candidates, same links, replays).
         wanted = {cid for ids in candidates for cid in ids} | {hit[0] for found in stored for hit in found.values()}
         self._clusters(sorted(wanted), pending)
-        # Headlines' content words hashed for the chunk's stories and the clusters read, in one batch in C (or
-        # strings compared word by word, as without the kernels: the same decisions).
-        headlines = None if native.KERNELS is None else Headlines(
-            [t for t, _ in texts] + [c.norm_title for c in pending.stored.values() if c is not None])
+        # Headlines' content words hashed, in one batch in C, for the stories that may be compared (those with
+        # candidates, and those sharing keys with another of the chunk) and the clusters read (without the
+        # kernels, strings compared word by word: the same decisions).
+        headlines = None
+        if native.KERNELS is not None:
+            compared = {i for i in range(n) if candidates[i]} | earlier.sharing()
+            headlines = Headlines([texts[i][0] for i in sorted(compared)]
+                                  + [c.norm_title for c in pending.stored.values() if c is not None])
         founded = [0] * n  # cluster reference of each story that founds one
         out: list[ClusteredStory | None] = []
         for i, story in enumerate(stories):

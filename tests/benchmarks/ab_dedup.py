@@ -63,12 +63,21 @@ def install(rev: str, name: str, into: Path) -> None:
     for path in target.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         path.write_text(re.sub(r"\bpipeline(?=[.\s])", name, text), encoding="utf-8")
-    build_kernels(target)
+    build_kernels(target, compile_args(rev))
 
 
-def build_kernels(package: Path) -> None:
-    """Compile the version's C kernels (`dedup/_native.c`, when it has them) in place, as `pip install` does, so
-    that a revision from git runs with its own kernels (a working tree's built module may be stale: not used)."""
+def compile_args(rev: str) -> list[str]:
+    """The C compiler's options the version's `pyproject.toml` gives its kernels (`extra-compile-args`)."""
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8") if rev == "." else subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{rev}:pyproject.toml"], capture_output=True, text=True, check=True).stdout
+    found = re.search(r"^extra-compile-args\s*=\s*\[([^\]]*)\]", text, re.MULTILINE)  # (no tomllib in 3.10)
+    return re.findall(r'"([^"]*)"', found.group(1)) if found else []
+
+
+def build_kernels(package: Path, args: list[str]) -> None:
+    """Compile the version's C kernels (`dedup/_native.c`, when it has them) in place with its own options
+    (`args`), as `pip install` does, so that a revision from git runs with its own kernels (a working tree's
+    built module may be stale: not used)."""
     source = package / "dedup" / "_native.c"
     for built in source.parent.glob("_native*.so"):
         built.unlink()
@@ -76,7 +85,7 @@ def build_kernels(package: Path) -> None:
         return
     compiler = (sysconfig.get_config_var("CC") or "cc").split()
     out = source.with_name("_native" + sysconfig.get_config_var("EXT_SUFFIX"))
-    res = subprocess.run([*compiler, "-O2", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
+    res = subprocess.run([*compiler, *args, "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
                           str(source), "-o", str(out)], capture_output=True, text=True, check=False)
     if res.returncode:
         print(f"{package.name}: its C kernels did not build, it runs without them:\n{res.stderr[-2000:]}")
