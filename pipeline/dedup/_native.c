@@ -807,6 +807,55 @@ static PyObject *bloom_add(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* identities._merged: sorted_merge(keys, rows, add, add_rows, oldest_row, out_keys, out_rows) -> how many
+ * entries were written to out_keys (u64) and out_rows (u32, or u64 if either rows or add_rows is): the sorted
+ * unique keys with their rows, and the newer sorted unique entries `add` (a key's row replaced by add's), in one
+ * pass, without entries of rows before oldest_row (0: none dropped). The outputs must have room for both. */
+static PyObject *sorted_merge(PyObject *self, PyObject *args) {
+    PyObject *k_o, *r_o, *a_o, *ar_o, *ok_o, *or_o;
+    unsigned long long oldest;
+    if (!PyArg_ParseTuple(args, "OOOOKOO", &k_o, &r_o, &a_o, &ar_o, &oldest, &ok_o, &or_o)) return NULL;
+    PyObject *const objs[6] = {k_o, r_o, a_o, ar_o, ok_o, or_o};
+    const Py_ssize_t sizes[6] = {8, 1, 8, 1, 8, 1};
+    const int writable[6] = {0, 0, 0, 0, 1, 1};
+    const char *const names[6] = {"keys", "rows", "add", "add_rows", "out_keys", "out_rows"};
+    Py_buffer v[6];
+    Py_ssize_t len[6];
+    if (get_arrays(6, objs, sizes, writable, names, v, len) < 0) return NULL;
+    Py_ssize_t n = len[0], m = len[2], written = 0;
+    int wide_r = len[1] == 8 * n && n, wide_a = len[3] == 8 * m && m, wide = len[5] == 8 * len[4];
+    PyObject *result = NULL;
+    if ((len[1] != 4 * n && len[1] != 8 * n) || (len[3] != 4 * m && len[3] != 8 * m) ||
+        (len[5] != 4 * len[4] && len[5] != 8 * len[4]) || len[4] < n + m || (!wide && (wide_r || wide_a))) {
+        PyErr_SetString(PyExc_ValueError, "rows must be 4- or 8-byte numbers, one for each key, the outputs wide "
+                        "enough and with room for both");
+        goto done;
+    }
+    const u64 *k = v[0].buf, *a = v[2].buf;
+    u64 *ok = v[4].buf;
+    Py_ssize_t i = 0, j = 0;
+#define ROW(buf, w, at) ((w) ? ((const u64 *)(buf))[at] : (u64)((const uint32_t *)(buf))[at])
+    while (i < n || j < m) {
+        u64 key, row;
+        if (j >= m || (i < n && k[i] < a[j])) {
+            key = k[i], row = ROW(v[1].buf, wide_r, i), i++;
+        } else {
+            if (i < n && k[i] == a[j]) i++;  /* replaced by the newer entry */
+            key = a[j], row = ROW(v[3].buf, wide_a, j), j++;
+        }
+        if (oldest && row < oldest) continue;
+        ok[written] = key;
+        if (wide) ((u64 *)v[5].buf)[written] = row;
+        else ((uint32_t *)v[5].buf)[written] = (uint32_t)row;
+        written++;
+    }
+#undef ROW
+    result = PyLong_FromSsize_t(written);
+done:
+    release_arrays(6, v);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"word_spans", word_spans, METH_VARARGS, "index._word_spans on the joined bytes."},
     {"stem_lookup", stem_lookup, METH_VARARGS, "index._Stems.get."},
@@ -819,6 +868,7 @@ static PyMethodDef methods[] = {
     {"single_spaced", single_spaced, METH_O, "' '.join(text.split()) of ASCII text."},
     {"index_find", index_find, METH_VARARGS, "IdentityIndex.find's arrays."},
     {"bloom_add", bloom_add, METH_VARARGS, "IdentityIndex._remember."},
+    {"sorted_merge", sorted_merge, METH_VARARGS, "identities._merged."},
     {NULL, NULL, 0, NULL},
 };
 

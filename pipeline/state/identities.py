@@ -219,6 +219,11 @@ def _merged(keys: np.ndarray, rows: np.ndarray, add: np.ndarray, add_rows: np.nd
     without entries of rows before `oldest_row`."""
     if rows.dtype != add_rows.dtype and add_rows.dtype == np.uint64:
         rows = rows.astype(np.uint64)
+    if (kernels := native.KERNELS) is not None:  # one pass (the numpy code below: ~15 ms at a million keys)
+        out_keys, out_rows = np.empty(len(keys) + len(add), np.uint64), np.empty(len(keys) + len(add), rows.dtype)
+        n = kernels.sorted_merge(keys, np.ascontiguousarray(rows), add, np.ascontiguousarray(add_rows, rows.dtype),
+                                 oldest_row, out_keys, out_rows)
+        return out_keys[:n], out_rows[:n]
     if len(add):
         at = np.searchsorted(keys, add)
         known = at < len(keys)

@@ -15,7 +15,7 @@ import pytest
 from pipeline.dedup import index, native, normalize
 from pipeline.dedup.core import Deduper, Thresholds, _Shared, title_match
 from pipeline.dedup.normalize import joined_words, lead, norm_title, words
-from pipeline.state.identities import IdentityIndex
+from pipeline.state.identities import IdentityIndex, _merged
 from pipeline.state.sqlite import SqliteStore
 from pipeline.testing import make_story
 
@@ -174,6 +174,20 @@ def test_headlines_compared_by_hashes_score_the_same(source: str) -> None:
     strings = [title_match(a, b, th) for a, b in pairs]
     assert hashed == strings
     assert sum(score > 0 for score in strings) > 30
+
+
+@pytest.mark.parametrize(("narrow", "oldest"), [((True, True), 0), ((True, False), 500), ((False, True), 500)])
+def test_sorted_arrays_merge_the_same(narrow: tuple[bool, bool], oldest: int) -> None:
+    """`identities._merged` (an index level and newer entries; rows of 4 bytes or 8, mixed as when rows pass
+    2**32), with the kernel and without: keys in order, a key's newer row winning, old rows dropped."""
+    rng = np.random.default_rng(8)
+    keys = np.unique(rng.integers(0, 2**64, size=5000, dtype=np.uint64))
+    add = np.unique(np.concatenate([keys[::3], rng.integers(0, 2**64, size=2000, dtype=np.uint64)]))
+    rows = rng.integers(1, 1000, size=len(keys)).astype(np.uint32 if narrow[0] else np.uint64)
+    add_rows = rng.integers(1000, 2000, size=len(add)).astype(np.uint32 if narrow[1] else np.uint64)
+    (k1, r1), (k2, r2) = both(lambda: _merged(keys, rows.copy(), add, add_rows, oldest))
+    assert k1.dtype == k2.dtype and r1.dtype == r2.dtype and np.array_equal(k1, k2) and np.array_equal(r1, r2)
+    assert np.all(np.diff(k1.astype(np.float64)) >= 0) and len(k1) > len(add) and (r1 >= oldest).all()
 
 
 def test_a_damaged_saved_table_is_written_as_numpy_writes_it() -> None:
