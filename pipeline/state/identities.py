@@ -17,6 +17,7 @@ stories with GUIDs and links); rows deleted by eviction are dropped at the next 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from itertools import chain
 
 import numpy as np
@@ -71,7 +72,7 @@ def many_keys(idents: list[tuple[str, str, str]]) -> list[int]:
     return np.fromiter(map(hash, idents), dtype=np.int64, count=len(idents)).view(np.uint64).tolist()  # type: ignore[no-any-return]
 
 
-def rows_keys(rows: list[tuple[str, str, str, str, str]]) -> tuple[list[int], list[int]]:
+def rows_keys(rows: Sequence[tuple[str, str, str, str, str]]) -> tuple[list[int], list[int]]:
     """The keys of many stories' identities ((story id, feed, guid, url, fingerprint) a story), concatenated,
     and how many each story has."""
     asked = [identities(*row) for row in rows]

@@ -11,7 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import fields
-from itertools import chain
+from itertools import accumulate, chain
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
@@ -186,6 +186,7 @@ class SqliteStore:
 
         self.state_id: str = state_id
         self._shared = _shared_for(self.path, state_id)
+        self._asked = _Asked([], [])
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -229,10 +230,12 @@ class SqliteStore:
             self._merge_if_due(table, ids)
         return ids
 
-    def _append(self, table: str, sql: str, rows: list[Any], indexed: list[tuple[str, ...]]) -> None:
+    def _append(self, table: str, sql: str, rows: list[Any], indexed: list[tuple[str, ...]],
+                keys: Callable[[list[Any]], tuple[list[int], list[int]]] | None = None) -> None:
         """Insert `rows` at the end of an indexed table and index them (`indexed`: each row's values as the index
-        reads them) without reading them back: when no other connection wrote in between, they took the seq
-        numbers right after the index's last (else the next catch-up reads them, as it reads others' rows)."""
+        reads them, `keys`: their index keys, when not the table's usual) without reading them back: when no other
+        connection wrote in between, they took the seq numbers right after the index's last (else the next
+        catch-up reads them, as it reads others' rows)."""
         if not rows:
             return
         with self._lock, self._shared.lock:
@@ -240,7 +243,7 @@ class SqliteStore:
             before = ids.upto
             self._insert(sql, rows)
             if self._db.execute(f"SELECT max(seq) FROM {table}").fetchone()[0] == before + len(rows):  # noqa: S608
-                ids.add_rows(list(range(before + 1, before + 1 + len(rows))), *_INDEXED[table][1](indexed))
+                ids.add_rows(list(range(before + 1, before + 1 + len(rows))), *(keys or _INDEXED[table][1])(indexed))
                 self._merge_if_due(table, ids)
 
     def _insert(self, sql: str, rows: list[Any]) -> None:
@@ -276,7 +279,9 @@ class SqliteStore:
             return out
         asked = [identities(*i) for i in items]
         flat = list(chain.from_iterable(asked))
-        seqs = self._find("stories", many_keys(flat))
+        keys = many_keys(flat)
+        self._asked = _Asked(items, keys, list(accumulate(map(len, asked), initial=0)))
+        seqs = self._find("stories", keys)
         hits = np.flatnonzero(seqs).tolist()  # (most identities asked are of new stories: a loop over hits only)
         if not hits:
             return out
@@ -332,13 +337,14 @@ class SqliteStore:
 
     def assign_many(self, rows: list[Assignment]) -> None:
         # A story already recorded keeps its first record (as does the first of two rows of one story here).
-        seqs = self._find("stories", many_keys([story_identity(r.story_id) for r in rows]))
+        seqs = self._find("stories", self._asked.id_keys([r.story_id for r in rows]))
         known = {row[0] for row in self._rows({q for q in seqs if q}).values()}  # (a hit is checked on its row)
         fresh = {r.story_id: r for r in reversed(rows) if r.story_id not in known}
         rows = [r for r in rows if fresh.get(r.story_id) is r]
         self._append("stories", "INSERT INTO stories (id, cluster_id, canonical_url, guid, seen_at, processed, "
                      "feed_url, fingerprint) VALUES (?,?,?,?,?,?,?,?)", rows,
-                     [(r.story_id, r.feed_url, r.guid, r.canonical_url, r.fingerprint) for r in rows])
+                     [Identity(r.story_id, r.feed_url, r.guid, r.canonical_url, r.fingerprint) for r in rows],
+                     self._asked.keys_of)
 
     def checkpoint(self) -> None:
         with self._lock:
@@ -502,6 +508,35 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class _Asked:
+    """The identities a store was last asked about (`seen_many`: a chunk's stories) and their index keys, for the
+    writes that follow (the chunk's own rows): each story's identities were made and hashed three times."""
+
+    def __init__(self, items: list[Identity], keys: list[int], bounds: list[int] | None = None) -> None:
+        self.items, self.keys, self.bounds = items, keys, bounds or [0]
+        self.place = {item.story_id: i for i, item in enumerate(items)}
+
+    def id_keys(self, story_ids: list[str]) -> list[int]:
+        """The index key of each story id's identity (the first of a story's identities)."""
+        place, keys, bounds = self.place, self.keys, self.bounds
+        return [keys[bounds[i]] if (i := place.get(sid)) is not None else many_keys([story_identity(sid)])[0]
+                for sid in story_ids]
+
+    def keys_of(self, rows: list[Identity]) -> tuple[list[int], list[int]]:
+        """`rows_keys` of these identities, the keys of the ones asked taken as they were made."""
+        place, items, bounds = self.place, self.items, self.bounds
+        at = [i for row in rows if (i := place.get(row.story_id)) is not None]
+        if len(at) < len(rows) or any(items[i] != row for i, row in zip(at, rows, strict=True)):
+            return rows_keys(rows)  # (some row not asked as it is written: made anew, all of them)
+        keys, counts = self.keys, []
+        out: list[int] = []
+        for i in at:
+            a, b = bounds[i], bounds[i + 1]
+            out += keys[a:b]
+            counts.append(b - a)
+        return out, counts
 
 
 def _json_strings(values: tuple[str, ...]) -> str:

@@ -420,3 +420,21 @@ def test_a_big_cycle_does_not_leave_a_big_log(tmp_path: Path, monkeypatch: pytes
     store.assign_many([row("next", "c1")])  # the next write starts the log over, truncated to the limit
     assert wal.stat().st_size <= 100_000
     store.close()
+
+
+def test_the_writes_after_a_lookup_index_the_same_keys(tmp_path: Path) -> None:
+    """`seen_many` keeps the keys it made for the writes that follow (`_Asked`); a row written as asked is indexed
+    under those keys, one changed since (or never asked) under its own: lookups answer as if each were made anew."""
+    store = SqliteStore(tmp_path / "s.db")
+    asked = [ident("a", url="http://x/a", guid="tag:x,1:a", fp="fa"), ident("b", url="http://x/b"), ident("c")]
+    store.seen_many(asked)
+    got = store._asked.keys_of(asked)
+    assert got == rows_keys(asked)
+    changed = [asked[0], ident("b", url="http://x/b2"), ident("d", url="http://x/d")]
+    assert store._asked.keys_of(changed) == rows_keys(changed)
+    assert store._asked.id_keys(["c", "e"]) == many_keys([("id", "", "c"), ("id", "", "e")])
+    store.assign_many([row("a", "c1", url="http://x/a", guid="tag:x,1:a", fp="fa"), row("b", "c2", url="http://x/b2")])
+    found = store.seen_many([ident("z", url="http://x/a", feed="http://other"), ident("y", url="http://x/b2",
+                                                                                     feed="http://other")])
+    assert found == [{"xurl": ("c1", False)}, {"xurl": ("c2", False)}]
+    assert store.story_cluster("a") == ("c1", False) and store.story_cluster("b") == ("c2", False)
