@@ -856,6 +856,107 @@ done:
     return result;
 }
 
+/* identities._Newest, an open-addressing table of keys (0: an empty slot) and rows, its size a power of two:
+ * a key's first slot, then the next ones (linear probing). */
+static inline u64 newest_slot(u64 key, u64 mask) { return ((key * 0x9E3779B97F4A7C15ULL) >> 32) & mask; }
+
+static int get_newest(PyObject *keys_o, PyObject *rows_o, Py_buffer v[2], u64 *mask) {
+    PyObject *const objs[2] = {keys_o, rows_o};
+    const Py_ssize_t sizes[2] = {8, 8};
+    const int writable[2] = {1, 1};
+    const char *const names[2] = {"table keys", "table rows"};
+    Py_ssize_t len[2];
+    if (get_arrays(2, objs, sizes, writable, names, v, len) < 0) return -1;
+    if (len[0] != len[1] || len[0] < 2 || (len[0] & (len[0] - 1))) {
+        PyErr_SetString(PyExc_ValueError, "table keys and rows: one length, a power of two");
+        release_arrays(2, v);
+        return -1;
+    }
+    *mask = (u64)len[0] - 1;
+    return 0;
+}
+
+/* newest_put(table_keys, table_rows, keys, rows) -> how many keys were new: each key's row set (a later one in
+ * `keys` wins), key 0 left out (the caller keeps it). The caller keeps the table at most half full. */
+static PyObject *newest_put(PyObject *self, PyObject *args) {
+    PyObject *tk_o, *tr_o, *k_o, *r_o;
+    if (!PyArg_ParseTuple(args, "OOOO", &tk_o, &tr_o, &k_o, &r_o)) return NULL;
+    Py_buffer t[2], v[2];
+    u64 mask;
+    if (get_newest(tk_o, tr_o, t, &mask) < 0) return NULL;
+    PyObject *const objs[2] = {k_o, r_o};
+    const Py_ssize_t sizes[2] = {8, 8};
+    const int writable[2] = {0, 0};
+    const char *const names[2] = {"keys", "rows"};
+    Py_ssize_t len[2];
+    if (get_arrays(2, objs, sizes, writable, names, v, len) < 0) {
+        release_arrays(2, t);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t added = 0;
+    u64 *tk = t[0].buf, *tr = t[1].buf;
+    const u64 *k = v[0].buf, *r = v[1].buf;
+    if (len[0] != len[1]) {
+        PyErr_SetString(PyExc_ValueError, "keys and rows must be of one length");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < len[0]; i++) {
+        if (i + AHEAD < len[0]) __builtin_prefetch(tk + newest_slot(k[i + AHEAD], mask), 1);
+        if (!k[i]) continue;
+        u64 at = newest_slot(k[i], mask), probes = 0;
+        while (tk[at] && tk[at] != k[i]) {
+            if (++probes > mask) {
+                PyErr_SetString(PyExc_ValueError, "the table is full");
+                goto done;
+            }
+            at = (at + 1) & mask;
+        }
+        added += !tk[at];
+        tk[at] = k[i], tr[at] = r[i];
+    }
+    result = PyLong_FromSsize_t(added);
+done:
+    release_arrays(2, v);
+    release_arrays(2, t);
+    return result;
+}
+
+/* newest_get(table_keys, table_rows, keys) -> the row of each key in the table as u64 (0: none; key 0: none), as
+ * bytes. */
+static PyObject *newest_get(PyObject *self, PyObject *args) {
+    PyObject *tk_o, *tr_o, *k_o;
+    if (!PyArg_ParseTuple(args, "OOO", &tk_o, &tr_o, &k_o)) return NULL;
+    Py_buffer t[2], v;
+    u64 mask;
+    Py_ssize_t n;
+    if (get_newest(tk_o, tr_o, t, &mask) < 0) return NULL;
+    if (get_array(k_o, &v, 8, 0, &n, "keys") < 0) {
+        release_arrays(2, t);
+        return NULL;
+    }
+    void *pout;
+    PyObject *result = new_bytes(n * 8, &pout);
+    if (result != NULL) {
+        const u64 *tk = t[0].buf, *tr = t[1].buf, *k = v.buf;
+        u64 *out = pout;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (i + AHEAD < n) __builtin_prefetch(tk + newest_slot(k[i + AHEAD], mask));
+            u64 at = newest_slot(k[i], mask), row = 0;
+            for (u64 probes = 0; k[i] && tk[at] && probes <= mask; probes++, at = (at + 1) & mask) {
+                if (tk[at] == k[i]) {
+                    row = tr[at];
+                    break;
+                }
+            }
+            out[i] = row;
+        }
+    }
+    PyBuffer_Release(&v);
+    release_arrays(2, t);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"word_spans", word_spans, METH_VARARGS, "index._word_spans on the joined bytes."},
     {"stem_lookup", stem_lookup, METH_VARARGS, "index._Stems.get."},
@@ -869,6 +970,8 @@ static PyMethodDef methods[] = {
     {"index_find", index_find, METH_VARARGS, "IdentityIndex.find's arrays."},
     {"bloom_add", bloom_add, METH_VARARGS, "IdentityIndex._remember."},
     {"sorted_merge", sorted_merge, METH_VARARGS, "identities._merged."},
+    {"newest_put", newest_put, METH_VARARGS, "identities._Newest.put."},
+    {"newest_get", newest_get, METH_VARARGS, "identities._Newest.over."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -15,7 +15,7 @@ import pytest
 from pipeline.dedup import index, native, normalize
 from pipeline.dedup.core import Deduper, Thresholds, _Shared, title_match
 from pipeline.dedup.normalize import joined_words, lead, norm_title, words
-from pipeline.state.identities import IdentityIndex, _merged
+from pipeline.state.identities import IdentityIndex, _merged, _Newest
 from pipeline.state.sqlite import SqliteStore
 from pipeline.testing import make_story
 
@@ -174,6 +174,27 @@ def test_headlines_compared_by_hashes_score_the_same(source: str) -> None:
     strings = [title_match(a, b, th) for a, b in pairs]
     assert hashed == strings
     assert sum(score > 0 for score in strings) > 30
+
+
+def test_the_newest_entries_table_holds_what_a_dict_holds() -> None:
+    """`identities._Newest` (the identity index's newest entries, in C) against a dict: keys put again (the later
+    row wins, also within one batch), key 0, growing from a tiny table, lookups of keys held and not."""
+    rng = np.random.default_rng(11)
+    table, reference = _Newest(KERNELS, bits=1), {}  # type: ignore[arg-type]
+    for part in range(30):
+        keys = rng.integers(0, 2**64, size=int(rng.integers(1, 400)), dtype=np.uint64)
+        keys[::7] = rng.integers(0, 50, size=len(keys[::7]), dtype=np.uint64)  # repeats (and 0) across and within
+        rows = np.arange(part * 1000 + 1, part * 1000 + 1 + len(keys), dtype=np.uint64)
+        table.put(keys, rows)
+        reference.update(zip(keys.tolist(), rows.tolist(), strict=True))
+        assert len(table) == len(reference) and table == reference
+    asked = np.concatenate([np.array(list(reference), dtype=np.uint64),
+                            rng.integers(0, 2**64, size=1000, dtype=np.uint64)])
+    got = table.over(asked, np.full(len(asked), 7, dtype=np.uint64)).tolist()
+    assert got == [reference.get(k, 7) for k in asked.tolist()] and 0 in reference
+    assert table[0] == reference[0] and len(table.keys) < 4 * len(table) * 2
+    table.clear()
+    assert not table and table.over(asked, np.zeros(len(asked), dtype=np.uint64)).tolist() == [0] * len(asked)
 
 
 @pytest.mark.parametrize(("narrow", "oldest"), [((True, True), 0), ((True, False), 500), ((False, True), 500)])
