@@ -580,32 +580,65 @@ static PyObject *ascii_words(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* The anchors anchors_in last looked for (a reference held, so the tuple stays the same object), and for each
+ * pair of bytes (6 low bits of each) the anchors that may start with it: one pass over a text instead of a
+ * search per anchor. */
+static PyObject *anchors_cached = NULL;
+static uint64_t anchors_by_pair[4096];
+
+static inline unsigned pair_of(unsigned char a, unsigned char b) { return ((unsigned)(a & 63) << 6) | (b & 63); }
+
 /* normalize._boilerplate_in's first step for ASCII text: anchors_in(text, anchors) -> the anchors (a tuple of
- * ASCII strings) that text holds, in their order; None when the text is not ASCII (Python then looks). */
+ * ASCII strings, at most 64) that text holds, in their order; None when the text is not ASCII (Python then
+ * looks). */
 static PyObject *anchors_in(PyObject *self, PyObject *args) {
     PyObject *text, *anchors;
     if (!PyArg_ParseTuple(args, "UO!", &text, &PyTuple_Type, &anchors)) return NULL;
-    if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
-    const char *in = (const char *)PyUnicode_1BYTE_DATA(text);
-    size_t len = (size_t)PyUnicode_GET_LENGTH(text);
-    Py_ssize_t n = PyTuple_GET_SIZE(anchors), found = 0;
-    PyObject *hits[64];
+    Py_ssize_t n = PyTuple_GET_SIZE(anchors);
     if (n > 64) {
         PyErr_SetString(PyExc_ValueError, "at most 64 anchors");
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *a = PyTuple_GET_ITEM(anchors, i);
-        if (!PyUnicode_Check(a) || !PyUnicode_IS_ASCII(a)) {
-            PyErr_SetString(PyExc_TypeError, "anchors must be ASCII strings");
-            return NULL;
+    if (anchors != anchors_cached) {
+        uint64_t all = 0;
+        memset(anchors_by_pair, 0, sizeof(anchors_by_pair));
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *a = PyTuple_GET_ITEM(anchors, i);
+            if (!PyUnicode_Check(a) || !PyUnicode_IS_ASCII(a)) {
+                Py_CLEAR(anchors_cached);
+                PyErr_SetString(PyExc_TypeError, "anchors must be ASCII strings");
+                return NULL;
+            }
+            const unsigned char *s = PyUnicode_1BYTE_DATA(a);
+            Py_ssize_t alen = PyUnicode_GET_LENGTH(a);
+            if (alen == 0) all |= (uint64_t)1 << i;  /* in every text */
+            else if (alen == 1)  /* any second byte */
+                for (unsigned c = 0; c < 64; c++) anchors_by_pair[pair_of(s[0], (unsigned char)c)] |= (uint64_t)1 << i;
+            else anchors_by_pair[pair_of(s[0], s[1])] |= (uint64_t)1 << i;
         }
-        size_t alen = (size_t)PyUnicode_GET_LENGTH(a);
-        if (alen == 0 || memmem(in, len, PyUnicode_1BYTE_DATA(a), alen) != NULL) hits[found++] = a;
+        for (unsigned p = 0; p < 4096 && all; p++) anchors_by_pair[p] |= all;
+        Py_XSETREF(anchors_cached, Py_NewRef(anchors));
     }
-    PyObject *out = PyTuple_New(found);
+    if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
+    const unsigned char *in = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    uint64_t found = 0, wanted = n == 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+    for (Py_ssize_t i = 0; i < len && found != wanted; i++) {
+        uint64_t maybe = anchors_by_pair[pair_of(in[i], i + 1 < len ? in[i + 1] : 0)] & ~found;
+        while (maybe) {
+            int k = __builtin_ctzll(maybe);
+            maybe &= maybe - 1;
+            PyObject *a = PyTuple_GET_ITEM(anchors, k);
+            Py_ssize_t alen = PyUnicode_GET_LENGTH(a);
+            if (alen <= len - i && memcmp(in + i, PyUnicode_1BYTE_DATA(a), (size_t)alen) == 0) found |= (uint64_t)1 << k;
+        }
+    }
+    if (len == 0)  /* (only empty anchors are in an empty text) */
+        for (Py_ssize_t k = 0; k < n; k++) found |= (uint64_t)(PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(anchors, k)) == 0) << k;
+    PyObject *out = PyTuple_New(__builtin_popcountll(found));
     if (out == NULL) return NULL;
-    for (Py_ssize_t i = 0; i < found; i++) PyTuple_SET_ITEM(out, i, Py_NewRef(hits[i]));
+    for (Py_ssize_t k = 0, at = 0; k < n; k++)
+        if (found >> k & 1) PyTuple_SET_ITEM(out, at++, Py_NewRef(PyTuple_GET_ITEM(anchors, k)));
     return out;
 }
 

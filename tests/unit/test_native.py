@@ -197,6 +197,22 @@ def test_the_newest_entries_table_holds_what_a_dict_holds() -> None:
     assert not table and table.over(asked, np.zeros(len(asked), dtype=np.uint64)).tolist() == [0] * len(asked)
 
 
+def test_anchors_found_in_one_pass_are_the_ones_held() -> None:
+    """`anchors_in` (one pass over the text, by the anchors' first two bytes) against `in`, for anchor tuples other
+    than the boilerplate's (made again when the tuple changes): one-byte and empty anchors, anchors at a text's
+    very end, prefixes of each other, 64 of them."""
+    rng = random.Random(12)
+    alphabet = "ab (r"
+    texts = ["", "a", "(", "ab", "ba", "read", "readi", "rrrr"] + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30))) for _ in range(3000)]
+    tuples = [("", "(", "a", "ab"), ("read", "rea", "re", "r"), ("b(", "a (", "bb", "ab r"),
+              tuple("".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 4))) for _ in range(64))]
+    for anchors in [*tuples, normalize.ANCHORS, tuples[0]]:
+        for text in texts:
+            got = KERNELS.anchors_in(text, anchors)  # type: ignore[union-attr]
+            assert got == tuple(a for a in anchors if a in text), (anchors, text)
+
+
 @pytest.mark.parametrize(("narrow", "oldest"), [((True, True), 0), ((True, False), 500), ((False, True), 500)])
 def test_sorted_arrays_merge_the_same(narrow: tuple[bool, bool], oldest: int) -> None:
     """`identities._merged` (an index level and newer entries; rows of 4 bytes or 8, mixed as when rows pass
