@@ -70,6 +70,16 @@ static void release_arrays(int count, Py_buffer views[]) {
     for (int i = 0; i < count; i++) PyBuffer_Release(&views[i]);
 }
 
+/* get_arrays of two arrays (a and b, items of size_a and size_b bytes, writable or not, named name_a and name_b). */
+static int get_two(PyObject *a, PyObject *b, Py_ssize_t size_a, Py_ssize_t size_b, int writable_a, int writable_b,
+                   const char *name_a, const char *name_b, Py_buffer views[2], Py_ssize_t n[2]) {
+    PyObject *const objs[2] = {a, b};
+    const Py_ssize_t sizes[2] = {size_a, size_b};
+    const int writable[2] = {writable_a, writable_b};
+    const char *const names[2] = {name_a, name_b};
+    return get_arrays(2, objs, sizes, writable, names, views, n);
+}
+
 /* The three arrays of one length that keys_of and shared_pairs take (64-bit hashes or keys, the story of each as
  * int64, whether each is a headline's as bool), held in views; their length in *m. On failure none is held. */
 static int get_story_arrays(PyObject *a, PyObject *b, PyObject *c, Py_buffer views[3], Py_ssize_t *m) {
@@ -361,13 +371,9 @@ static PyObject *table_add(PyObject *self, PyObject *args) {
 static PyObject *table_lookup(PyObject *self, PyObject *args) {
     PyObject *slots_o, *keys_o;
     if (!PyArg_ParseTuple(args, "OO", &slots_o, &keys_o)) return NULL;
-    PyObject *const objs[2] = {slots_o, keys_o};
-    const Py_ssize_t sizes[2] = {8, 8};
-    const int writable[2] = {0, 0};
-    const char *const names[2] = {"slots", "keys"};
     Py_buffer v[2];
     Py_ssize_t len[2];
-    if (get_arrays(2, objs, sizes, writable, names, v, len) < 0) return NULL;
+    if (get_two(slots_o, keys_o, 8, 8, 0, 0, "slots", "keys", v, len) < 0) return NULL;
     Py_ssize_t ns = len[0], nk = len[1];
     PyObject *result = NULL, *at = NULL, *refs = NULL;
     if (ns % WAYS || ns == 0) {
@@ -755,13 +761,9 @@ static PyObject *index_find(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "keys and rows: one array per shard (2**(64 - shift)), then the middle one");
         return NULL;
     }
-    PyObject *const objs[2] = {wanted_o, filter_o};
-    const Py_ssize_t sizes[2] = {8, 1};
-    const int writable[2] = {0, 0};
-    const char *const names[2] = {"wanted", "filter"};
     Py_buffer v[2];
     Py_ssize_t len[2];
-    if (get_arrays(2, objs, sizes, writable, names, v, len) < 0) return NULL;
+    if (get_two(wanted_o, filter_o, 8, 1, 0, 0, "wanted", "filter", v, len) < 0) return NULL;
     PyObject *result = NULL;
     sorted_rows *parts = PyMem_Calloc((size_t)count, sizeof(sorted_rows));
     Py_ssize_t *maybe = PyMem_Malloc((size_t)(len[0] + 1) * sizeof(Py_ssize_t));
@@ -815,13 +817,9 @@ done:
 static PyObject *bloom_add(PyObject *self, PyObject *args) {
     PyObject *filter_o, *keys_o;
     if (!PyArg_ParseTuple(args, "OO", &filter_o, &keys_o)) return NULL;
-    PyObject *const objs[2] = {filter_o, keys_o};
-    const Py_ssize_t sizes[2] = {1, 8};
-    const int writable[2] = {1, 0};
-    const char *const names[2] = {"filter", "keys"};
     Py_buffer v[2];
     Py_ssize_t len[2];
-    if (get_arrays(2, objs, sizes, writable, names, v, len) < 0) return NULL;
+    if (get_two(filter_o, keys_o, 1, 8, 1, 0, "filter", "keys", v, len) < 0) return NULL;
     PyObject *result = NULL;
     if (len[0] == 0) {
         PyErr_SetString(PyExc_ValueError, "the filter is empty");
@@ -894,12 +892,8 @@ done:
 static inline u64 newest_slot(u64 key, u64 mask) { return ((key * 0x9E3779B97F4A7C15ULL) >> 32) & mask; }
 
 static int get_newest(PyObject *keys_o, PyObject *rows_o, Py_buffer v[2], u64 *mask) {
-    PyObject *const objs[2] = {keys_o, rows_o};
-    const Py_ssize_t sizes[2] = {8, 8};
-    const int writable[2] = {1, 1};
-    const char *const names[2] = {"table keys", "table rows"};
     Py_ssize_t len[2];
-    if (get_arrays(2, objs, sizes, writable, names, v, len) < 0) return -1;
+    if (get_two(keys_o, rows_o, 8, 8, 1, 1, "table keys", "table rows", v, len) < 0) return -1;
     if (len[0] != len[1] || len[0] < 2 || (len[0] & (len[0] - 1))) {
         PyErr_SetString(PyExc_ValueError, "table keys and rows: one length, a power of two");
         release_arrays(2, v);
@@ -917,12 +911,8 @@ static PyObject *newest_put(PyObject *self, PyObject *args) {
     Py_buffer t[2], v[2];
     u64 mask;
     if (get_newest(tk_o, tr_o, t, &mask) < 0) return NULL;
-    PyObject *const objs[2] = {k_o, r_o};
-    const Py_ssize_t sizes[2] = {8, 8};
-    const int writable[2] = {0, 0};
-    const char *const names[2] = {"keys", "rows"};
     Py_ssize_t len[2];
-    if (get_arrays(2, objs, sizes, writable, names, v, len) < 0) {
+    if (get_two(k_o, r_o, 8, 8, 0, 0, "keys", "rows", v, len) < 0) {
         release_arrays(2, t);
         return NULL;
     }

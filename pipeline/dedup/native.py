@@ -3,9 +3,9 @@
 `_native.c` is built when newswatch is installed, if a C compiler is there (it is optional: without one the
 install goes on without it). Each kernel computes exactly what a piece of numpy or Python code of this package
 computes (the code it replaces stays beside it, runs when `KERNELS` is None, and is the reference the kernels are
-tested against: tests/unit/test_native.py). With them (and the pure-Python boilerplate scan of the same change)
-the stage clusters 1.32x as many stories a second at a million stories (README, "Dedup speed"). Set
-NEWSWATCH_PURE_PYTHON=1 to run without them.
+tested against: tests/unit/test_native.py). Besides the dedup stage's own code, the state's identity index
+(`pipeline.state.identities`) uses them: it serves the dedup stage alone. README, "Dedup speed", has what they
+are worth. Set NEWSWATCH_PURE_PYTHON=1 to run without them.
 """
 
 from __future__ import annotations

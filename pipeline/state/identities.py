@@ -12,6 +12,10 @@ The index is a cache of the table, never the truth: it is filled from the rows a
 (`upto`), so it follows what any connection wrote, and every hit is read back and compared with the row
 (a hash collision or a deleted row is a miss). Memory is 12 bytes per identity (about 60 MB for a million
 stories with GUIDs and links); rows deleted by eviction are dropped at the next merge.
+
+Where the dedup stage's C kernels are built (`pipeline.dedup.native`), the arrays are searched, the newest entries
+kept and the levels merged in C (`index_find`, `_Newest`, `sorted_merge`); the numpy code and the dict here are
+their reference (tests/unit/test_native.py).
 """
 
 from __future__ import annotations
