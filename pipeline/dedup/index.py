@@ -91,8 +91,7 @@ class _Stems:
 
     def __init__(self, bits: int = 16) -> None:  # 1 MiB to start with, doubled as words come
         self._empty(bits)
-        self.numbers: set[int] = set()  # the stem hashes of the words whose stem is a number ("2014"; "1" of "one")
-        self._numbers = np.empty(0, dtype=_U)  # the same, sorted (made again when a number is learned)
+        self.numbers = np.empty(0, dtype=_U)  # the stem hashes of stems that are numbers ("2014"; "1" of "one"), sorted
 
     def _empty(self, bits: int) -> None:
         self.keys = np.zeros(1 << bits, dtype=_U)  # 0: an empty slot
@@ -132,8 +131,7 @@ class _Stems:
                 self._insert(keys, values)
             return True
         self._empty(max(bits, (4 * n - 1).bit_length()))
-        self.numbers.clear()  # (relearned with the words)
-        self._numbers = np.empty(0, dtype=_U)
+        self.numbers = self.numbers[:0]  # (relearned with the words)
         return False
 
     def _insert(self, raw: list[int], values: list[int]) -> None:
@@ -150,15 +148,16 @@ class _Stems:
         stems = [None if word in STOPWORDS else stemmed(word) for word in words]
         self._insert(raw, [0 if stem is None else word_hash(stem) for stem in stems])
         if numbers := [word_hash(stem) for stem in stems if stem is not None and stem.isdigit()]:
-            self.numbers.update(numbers)
-            self._numbers = np.array(sorted(self.numbers), dtype=_U)
+            new = np.unique(np.array(numbers, dtype=_U))
+            new = new[~self.are_numbers(new)]  # (inserted in place: real text brings new numbers all the time)
+            self.numbers = np.insert(self.numbers, np.searchsorted(self.numbers, new), new)
 
     def are_numbers(self, hashes: np.ndarray) -> np.ndarray:
         """Which of these stem hashes are of numbers."""
-        if not len(self._numbers):
+        if not len(self.numbers):
             return np.zeros(len(hashes), dtype=bool)
-        at = np.searchsorted(self._numbers, hashes).clip(max=len(self._numbers) - 1)
-        found: np.ndarray = self._numbers[at] == hashes
+        at = np.searchsorted(self.numbers, hashes).clip(max=len(self.numbers) - 1)
+        found: np.ndarray = self.numbers[at] == hashes
         return found
 
 
