@@ -22,9 +22,6 @@ typedef uint64_t u64;
 #define P 0x100000001B3ULL
 #define AHEAD 16 /* keys ahead whose table bucket is fetched into the cache (a miss takes ~100 ns) */
 
-#define POWERS 64
-static u64 POW[POWERS]; /* P**k modulo 2**64 (filled when the module is made) */
-
 /* index._mix */
 static inline u64 mix(u64 a, u64 b, u64 salt) {
     u64 x = a * 0x9E3779B97F4A7C15ULL + b * 0xC2B2AE3D27D4EB4FULL + salt;
@@ -125,15 +122,8 @@ static PyObject *word_spans(PyObject *self, PyObject *args) {
         if (i > start) {  /* a word: b[start:i] */
             int in_title = (segment & 1) == 0;
             if (in_title || rank < lead_span) {
-                /* sum of (byte + 1) * P**(j - start) over the word's bytes b[j], the powers from a table: terms
-                 * added independently (Horner's rule chained a multiplication per byte: 2 ns a byte) */
-                u64 h = 0;
-                Py_ssize_t j = start;
-                for (; j < i && j - start < POWERS; j++) h += ((u64)b[j] + 1) * POW[j - start];
-                for (u64 power = POW[POWERS - 1]; j < i; j++) {  /* a word longer than the table (rare) */
-                    power *= P;
-                    h += ((u64)b[j] + 1) * power;
-                }
+                u64 h = 0;  /* sum of (byte + 1) * P**(i - start), by Horner's rule from the end */
+                for (Py_ssize_t j = i - 1; j >= start; j--) h = h * P + (u64)b[j] + 1;
                 h ^= h >> 31;
                 h *= 0xBF58476D1CE4E5B9ULL;
                 h ^= h >> 29;
@@ -1002,8 +992,4 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_native", "Compiled dedup kernels (see _native.c).", -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__native(void) {
-    POW[0] = 1;
-    for (int k = 1; k < POWERS; k++) POW[k] = POW[k - 1] * P;
-    return PyModule_Create(&module);
-}
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
