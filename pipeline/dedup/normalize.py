@@ -178,12 +178,10 @@ _ODD_SPACE = ("  ", "\n", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\
 
 
 def single_spaced(text: str) -> str:
-    """`" ".join(text.split())`; ASCII text already so (most summaries, once parsed) comes back as it is, found
-    with a few searches in C instead of a list of its words made and joined (~3 µs for 300 characters), or in one
-    pass by the kernel."""
-    if (kernels := native.KERNELS) is not None and (out := kernels.single_spaced(text)) is not None:
-        return out  # type: ignore[no-any-return]
-    if text.isascii() and text[:1] != " " and text[-1:] != " ":
+    """`" ".join(text.split())`; ASCII text already so (most summaries, once parsed) comes back as it is: the
+    kernel's one pass gives it back (`collapsed`), and without the kernels a few searches in C find it so instead
+    of a list of its words made and joined (~3 µs for 300 characters)."""
+    if native.KERNELS is None and text.isascii() and text[:1] != " " and text[-1:] != " ":
         for odd in _ODD_SPACE:
             if odd in text:
                 break
