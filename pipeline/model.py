@@ -2,7 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
+from typing import TypeVar
+
+_R = TypeVar("_R")
+
+
+def slot_init(cls: type[_R]) -> type[_R]:
+    """A frozen, slotted dataclass with an `__init__` that fills its slots directly. The one `dataclass` writes
+    sets each field through `object.__setattr__` (to get past the frozen `__setattr__`), ~0.1 µs a field: 0.9 µs
+    for a `ClusterInfo`, which the dedup stage makes for every story (this one: 0.45). The same parameters and
+    defaults; still frozen after. For fields with plain defaults (no `default_factory`, no `__post_init__`)."""
+    names, defaults = [], {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.default_factory is not MISSING or hasattr(cls, "__post_init__"):
+            raise TypeError(f"slot_init: {cls.__name__}.{f.name} needs the dataclass's own __init__")
+        names.append(f.name)
+        if f.default is not MISSING:
+            defaults[f.name] = f.default
+    scope = {f"_set_{n}": cls.__dict__[n].__set__ for n in names} | {f"_default_{n}": v for n, v in defaults.items()}
+    params = ", ".join(f"{n}=_default_{n}" if n in defaults else n for n in names)
+    body = "".join(f"\n    _set_{n}(self, {n})" for n in names)
+    exec(f"def __init__(self, {params}):{body}", scope)  # noqa: S102  (the text is made of field names only)
+    init = scope["__init__"]
+    init.__qualname__, init.__doc__ = f"{cls.__qualname__}.__init__", cls.__init__.__doc__
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +62,7 @@ class Story:
     aggregator: bool = False  # from a feed tagged `aggregator`: republishes other outlets' stories
 
 
+@slot_init  # (made per story clustered, as is ClusteredStory)
 @dataclass(frozen=True, slots=True)
 class ClusterInfo:
     """A story cluster as seen right after a story joined it (the sources are those "so far")."""
@@ -51,6 +77,7 @@ class ClusterInfo:
     independent: tuple[str, ...] = ()  # outlets that are not republishing another outlet of the cluster
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ClusteredStory:
     """Output of dedup: the story, the cluster it joined or founded, and why."""

@@ -698,3 +698,48 @@ def test_a_copy_republishes_an_outlet_its_text_names_by_all_its_words() -> None:
     assert seen == {True, False}
     tagged = dataclasses.replace(make_story("Kherson shelled", "Residents fled.", "Agg", sid="a"), aggregator=True)
     assert republishes(tagged, ())  # a feed tagged aggregator, whatever its text
+
+
+def test_records_with_a_slot_init_are_made_as_dataclass_makes_them() -> None:
+    """`ClusterInfo` and `ClusteredStory` (made per story clustered) fill their slots directly (`slot_init`): the same
+    parameters and defaults, equal to the dataclass's own records, frozen, picklable (Beam pickles them), and
+    `dataclasses.replace` works."""
+    import dataclasses
+    import inspect
+    import pickle
+
+    from pipeline.model import ClusteredStory, ClusterInfo, slot_init
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Plain:
+        id: str
+        title: str
+        link: str
+        sources: tuple[str, ...]
+        first_seen: float
+        last_seen: float
+        size: int
+        independent: tuple[str, ...] = ()
+
+    def params(cls: type) -> list[tuple[str, object, object]]:
+        return [(p.name, p.kind, p.default) for p in inspect.signature(cls).parameters.values()]
+
+    assert params(ClusterInfo) == params(Plain)
+    info = ClusterInfo("c1", "t", "l", ("a",), 1.0, 2.0, 3)
+    assert info.independent == () and dataclasses.astuple(info) == dataclasses.astuple(Plain("c1", "t", "l", ("a",),
+                                                                                            1.0, 2.0, 3))
+    assert ClusterInfo(id="c1", title="t", link="l", sources=("a",), first_seen=1.0, last_seen=2.0, size=3) == info
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.size = 4  # type: ignore[misc]
+    with pytest.raises(TypeError, match="missing"):
+        ClusterInfo("c1")  # type: ignore[call-arg]
+    out = ClusteredStory(make_story("Kherson", "text", "Mirror"), info, "new-cluster", 0.0)
+    assert pickle.loads(pickle.dumps(out)) == out
+    assert dataclasses.replace(info, size=9) == ClusterInfo("c1", "t", "l", ("a",), 1.0, 2.0, 9)
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class WithFactory:
+        items: list[str] = dataclasses.field(default_factory=list)
+
+    with pytest.raises(TypeError, match="needs the dataclass's own __init__"):
+        slot_init(WithFactory)
