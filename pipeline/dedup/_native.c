@@ -668,6 +668,59 @@ static PyObject *single_spaced(PyObject *self, PyObject *arg) {
     return out;
 }
 
+/* sources.parse.item_url of a plain link (ASCII, "http://" or "https://", a host of letters, digits, "." and
+ * "-", then a path and a fragment of printable characters, no query: `_PLAIN_URL`): the host in lower case
+ * without "www.", "amp." or "m.", the path without trailing slashes; "" when that leaves no path (a site's root
+ * names no item). None for any other link, and for a path holding "amp" (an AMP variant): Python makes those. */
+static inline int host_char(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+}
+
+static inline char lower(unsigned char c) { return (char)(c >= 'A' && c <= 'Z' ? c + 32 : c); }
+
+static PyObject *item_url(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "a str is needed");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(arg)) Py_RETURN_NONE;
+    const char *in = (const char *)PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(arg), at;
+    if (len >= 7 && memcmp(in, "http://", 7) == 0) at = 7;
+    else if (len >= 8 && memcmp(in, "https://", 8) == 0) at = 8;
+    else Py_RETURN_NONE;
+    Py_ssize_t host = at;
+    while (at < len && host_char((unsigned char)in[at])) at++;
+    Py_ssize_t host_end = at, path = at;
+    if (host_end == host) Py_RETURN_NONE;
+    while (at < len && in[at] != '#' && in[at] != '?' && (unsigned char)in[at] > 0x20 && in[at] != 0x7f) at++;
+    Py_ssize_t path_end = at;
+    if (path_end > path && in[path] != '/') Py_RETURN_NONE;  /* the host ended at something else (":", "@", ...) */
+    if (at < len) {  /* only a fragment may follow */
+        if (in[at] != '#') Py_RETURN_NONE;
+        for (at++; at < len; at++)
+            if ((unsigned char)in[at] <= 0x20 || in[at] == 0x7f) Py_RETURN_NONE;
+    }
+    for (Py_ssize_t i = path; i + 3 <= path_end; i++)
+        if (in[i] == 'a' && in[i + 1] == 'm' && in[i + 2] == 'p') Py_RETURN_NONE;
+    while (path_end > path && in[path_end - 1] == '/') path_end--;
+    if (path_end == path) return PyUnicode_New(0, 127);
+    char start[4];
+    Py_ssize_t k;
+    for (k = 0; k < 4 && host + k < host_end; k++) start[k] = lower((unsigned char)in[host + k]);
+    if ((k >= 4 && memcmp(start, "www.", 4) == 0) || (k >= 4 && memcmp(start, "amp.", 4) == 0))
+        host += 4;
+    else if (k >= 2 && memcmp(start, "m.", 2) == 0)
+        host += 2;
+    Py_ssize_t size = (host_end - host) + (path_end - path);
+    PyObject *out = PyUnicode_New(size, 127);
+    if (out == NULL) return NULL;
+    char *buf = (char *)PyUnicode_1BYTE_DATA(out);
+    for (Py_ssize_t i = host; i < host_end; i++) *buf++ = lower((unsigned char)in[i]);
+    memcpy(buf, in + path, (size_t)(path_end - path));
+    return out;
+}
+
 /* One sorted array of an IdentityIndex (keys, and the row of each: 4- or 8-byte numbers). */
 typedef struct {
     Py_buffer keys, rows;
@@ -980,6 +1033,7 @@ static PyMethodDef methods[] = {
     {"ascii_words", ascii_words, METH_VARARGS, "normalize.words joined, of ASCII text."},
     {"anchors_in", anchors_in, METH_VARARGS, "The anchors an ASCII text holds."},
     {"single_spaced", single_spaced, METH_O, "' '.join(text.split()) of ASCII text."},
+    {"item_url", item_url, METH_O, "sources.parse.item_url of a plain link."},
     {"index_find", index_find, METH_VARARGS, "IdentityIndex.find's arrays."},
     {"bloom_add", bloom_add, METH_VARARGS, "IdentityIndex._remember."},
     {"sorted_merge", sorted_merge, METH_VARARGS, "identities._merged."},

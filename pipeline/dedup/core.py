@@ -175,6 +175,13 @@ def fingerprint(title_n: str, lead_n: str, min_words: int = 8) -> str:
     return hashlib.sha1(f"{title_n}\n{lead_n}".encode(), usedforsecurity=False).hexdigest()[:20]
 
 
+def _item_url(link: str) -> str:
+    """`item_url`: by the kernel for a plain link (most are; 1.2 -> 0.2 µs), else by `sources.parse`."""
+    if (kernels := native.KERNELS) is not None and (url := kernels.item_url(link)) is not None:
+        return url  # type: ignore[no-any-return]
+    return item_url(link)
+
+
 def outlet_name(source: str) -> str:
     """The outlet part of a feed title: 'Daily Mirror - World News' -> 'daily mirror' (folded)."""
     return fold(re.split(r"\s+[-|:–—]\s+", source, maxsplit=1)[0]).strip()
@@ -504,7 +511,7 @@ class Deduper:
         clock = time.perf_counter
         t0 = clock()
         texts = [(norm_title(s.title), lead(s.summary, extra=self._extra)) for s in stories]
-        idents = [Identity(s.id, s.feed_url, s.guid, item_url(s.link), fingerprint(t, ld))
+        idents = [Identity(s.id, s.feed_url, s.guid, _item_url(s.link), fingerprint(t, ld))
                   for s, (t, ld) in zip(stories, texts, strict=True)]
         t1 = clock()
         stored = self.store.seen_many(idents)

@@ -302,6 +302,42 @@ def test_ascii_words_leaves_other_text_to_python() -> None:
     assert normalize.collapsed(" Херсон \u2003 x ") == "Херсон x"  # (str.split's Unicode white space)
 
 
+def test_item_urls_are_the_same() -> None:
+    """The kernel's `item_url` of a plain link against `sources.parse.item_url`, the reference: on real links (the
+    UCI sample's) and on links made odd at random (case, "www."/"amp."/"m.", AMP paths, trailing slashes,
+    fragments, queries, ports, user names, white space, non-ASCII, other schemes); None (Python decides) for
+    anything but a plain link."""
+    from pipeline.sources.parse import _PLAIN_URL, item_url
+
+    links = ["https://www.Example.com/World/Story-1.html", "http://m.example.com/a/", "https://amp.example.com/x//",
+             "https://example.com", "https://example.com/", "https://example.com#top", "https://www./x",
+             "http://www.", "https://m.", "https://www", "HTTPS://example.com/a", "https://example.com/amp/",
+             "https://example.com/a.amp.html", "https://example.com/campaign", "https://example.com:443/a",
+             "https://user@example.com/a", "https://example.com/a?utm_source=x", "https://example.com/a#b?c#d",
+             "https://example.com/a b", " https://example.com/a", "https://example.com/ä", "ftp://example.com/a",
+             "https://exa_mple.com/a", "https:///a", "https://", "", "https://example.com/a\x7f",
+             "https://example.com/a#\x01", "https://example.com//", "https://Www.EXAMPLE.com/Path/"]
+    if NEWS.is_dir():
+        with (NEWS / "uci-news-aggregator-2014-03-10.csv").open(encoding="utf-8", newline="") as f:
+            links += [r["URL"] for r in csv.DictReader(f)]
+    rng = random.Random(5)
+    pieces = ["www.", "amp.", "m.", "WWW.", "/", "//", "amp", "#f", "#", "?q=1", ":80", "user@", " ", "é", "A", "-"]
+    for link in links[:3000]:
+        for _ in range(3):
+            at = rng.randrange(len(link) + 1)
+            links.append(link[:at] + rng.choice(pieces) + link[at:])
+    plain = 0
+    for link in links:
+        got = KERNELS.item_url(link)  # type: ignore[union-attr]
+        if got is not None:
+            plain += 1
+            assert got == item_url(link), link
+        else:  # left to Python: not a plain ASCII link, or one with an AMP path
+            m = _PLAIN_URL.fullmatch(link)
+            assert m is None or not link.isascii() or "amp" in (m[2] or ""), link
+    assert plain > len(links) // 3
+
+
 def cluster(stories: list[object], tmp: Path) -> list[tuple[str, str, float]]:
     store = SqliteStore(tmp / "state.db")
     try:
