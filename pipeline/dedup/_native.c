@@ -648,6 +648,13 @@ static PyObject *single_spaced(PyObject *self, PyObject *arg) {
     if (!PyUnicode_IS_ASCII(arg)) Py_RETURN_NONE;
     const unsigned char *in = PyUnicode_1BYTE_DATA(arg);
     Py_ssize_t len = PyUnicode_GET_LENGTH(arg), size = 0;
+    /* Single-spaced already (most texts, once parsed): handed back after one pass that writes nothing. */
+    int odd = len > 0 && (in[0] == ' ' || in[len - 1] == ' ');
+    for (Py_ssize_t i = 0; i < len && !odd; i++) {
+        unsigned char c = in[i];
+        odd = (c == ' ' && in[i + 1] == ' ') || (c >= 9 && c <= 13) || (c >= 28 && c <= 31);
+    }
+    if (!odd) return Py_NewRef(arg);
     char *buf = PyMem_Malloc((size_t)len + 1);
     if (buf == NULL) return PyErr_NoMemory();
     int gap = 0;
@@ -669,7 +676,7 @@ static PyObject *single_spaced(PyObject *self, PyObject *arg) {
 }
 
 /* sources.parse.item_url of a plain link (ASCII, "http://" or "https://", a host of letters, digits, "." and
- * "-", then a path and a fragment of printable characters, no query: `_PLAIN_URL`): the host in lower case
+ * "-", then a path of printable characters, no query, maybe a fragment: `_PLAIN_URL`): the host in lower case
  * without "www.", "amp." or "m.", the path without trailing slashes; "" when that leaves no path (a site's root
  * names no item). None for any other link, and for a path holding "amp" (an AMP variant): Python makes those. */
 static inline int host_char(unsigned char c) {
@@ -696,11 +703,7 @@ static PyObject *item_url(PyObject *self, PyObject *arg) {
     while (at < len && in[at] != '#' && in[at] != '?' && (unsigned char)in[at] > 0x20 && in[at] != 0x7f) at++;
     Py_ssize_t path_end = at;
     if (path_end > path && in[path] != '/') Py_RETURN_NONE;  /* the host ended at something else (":", "@", ...) */
-    if (at < len) {  /* only a fragment may follow */
-        if (in[at] != '#') Py_RETURN_NONE;
-        for (at++; at < len; at++)
-            if ((unsigned char)in[at] <= 0x20 || in[at] == 0x7f) Py_RETURN_NONE;
-    }
+    if (at < len && in[at] != '#') Py_RETURN_NONE;  /* a query, white space: not plain (a fragment is dropped) */
     for (Py_ssize_t i = path; i + 3 <= path_end; i++)
         if (in[i] == 'a' && in[i + 1] == 'm' && in[i + 2] == 'p') Py_RETURN_NONE;
     while (path_end > path && in[path_end - 1] == '/') path_end--;

@@ -290,6 +290,8 @@ def test_boilerplate_scan_and_spacing_are_the_same(source: str) -> None:
     spaced = [" ".join(t.split()) for t in texts if t.isascii()]  # already so: the kernel gives the text back
     assert all(KERNELS.single_spaced(t) is t for t in spaced)  # type: ignore[union-attr]
     assert KERNELS.single_spaced("a\tb") == "a b"  # type: ignore[union-attr]  (the same length, not the same text)
+    for odd in [f"a{c}b" for c in "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"] + ["a  b", " a", "a ", " "]:
+        assert KERNELS.single_spaced(odd) == " ".join(odd.split()), odd  # type: ignore[union-attr]
     got, want = both(lambda: [(normalize.strip_boilerplate(t), lead(t)) for t in texts])
     assert got == want
 
@@ -314,14 +316,15 @@ def test_item_urls_are_the_same() -> None:
              "http://www.", "https://m.", "https://www", "HTTPS://example.com/a", "https://example.com/amp/",
              "https://example.com/a.amp.html", "https://example.com/campaign", "https://example.com:443/a",
              "https://user@example.com/a", "https://example.com/a?utm_source=x", "https://example.com/a#b?c#d",
-             "https://example.com/a b", " https://example.com/a", "https://example.com/ä", "ftp://example.com/a",
-             "https://exa_mple.com/a", "https:///a", "https://", "", "https://example.com/a\x7f",
+             "https://example.com/a b", "https://example.com/a\tb", " https://example.com/a", "https://example.com/ä",
+             "ftp://example.com/a", "https://exa_mple.com/a", "https:///a", "https://", "", "https://example.com/a\x7f",
              "https://example.com/a#\x01", "https://example.com//", "https://Www.EXAMPLE.com/Path/"]
     if NEWS.is_dir():
         with (NEWS / "uci-news-aggregator-2014-03-10.csv").open(encoding="utf-8", newline="") as f:
             links += [r["URL"] for r in csv.DictReader(f)]
     rng = random.Random(5)
-    pieces = ["www.", "amp.", "m.", "WWW.", "/", "//", "amp", "#f", "#", "?q=1", ":80", "user@", " ", "é", "A", "-"]
+    pieces = ["www.", "amp.", "m.", "WWW.", "/", "//", "amp", "#f", "#", "?q=1", ":80", "user@", " ", "\t", "\n", "é",
+              "A", "-"]
     for link in links[:3000]:
         for _ in range(3):
             at = rng.randrange(len(link) + 1)
