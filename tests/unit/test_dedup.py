@@ -710,16 +710,10 @@ def test_records_with_a_slot_init_are_made_as_dataclass_makes_them() -> None:
 
     from pipeline.model import ClusteredStory, ClusterInfo, slot_init
 
-    @dataclasses.dataclass(frozen=True, slots=True)
-    class Plain:
-        id: str
-        title: str
-        link: str
-        sources: tuple[str, ...]
-        first_seen: float
-        last_seen: float
-        size: int
-        independent: tuple[str, ...] = ()
+    # ClusterInfo's fields in a dataclass with the dataclass's own __init__, the reference
+    Plain = dataclasses.make_dataclass(
+        "Plain", [(f.name, f.type, dataclasses.field(default=f.default)) for f in dataclasses.fields(ClusterInfo)],
+        frozen=True, slots=True)
 
     def params(cls: type) -> list[tuple[str, object, object]]:
         return [(p.name, p.kind, p.default) for p in inspect.signature(cls).parameters.values()]
